@@ -1,0 +1,176 @@
+"""``/storage``: locations, storages and their rclone remote definitions (contract §5)."""
+
+from __future__ import annotations
+
+from catalogue import selectors, services
+from catalogue.api.schemas import BOOLEAN, LOCATION_ROW, OBJECT, STORAGE_ROW, STRING, list_of
+from catalogue.api.views.common import PAGING, uuid_param
+from catalogue.choices import ConfigType, LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
+from catalogue.models import Storage
+from catalogue.rows import LOCATION_COLUMNS, STORAGE_COLUMNS, rows
+from catalogue.services.storages import rclone_config_clean, storage_resolve
+from dlm import rclone
+from dlm.contract import Body, Param, operation
+from dlm.roles import Role
+
+TAG = "storage"
+
+
+@operation(
+    "GET",
+    "/storage/query_location_facility",
+    operation_id="query_location_facility",
+    role=Role.VIEWER,
+    response=list_of(STRING),
+    tag=TAG,
+)
+def query_location_facility(request) -> list[str]:
+    """The facility ids a location may name."""
+    return selectors.facility_list()
+
+
+@operation(
+    "GET", "/storage/get_ssh_public_key", operation_id="get_ssh_public_key", role=Role.VIEWER, response=STRING, tag=TAG
+)
+def get_ssh_public_key(request) -> str:
+    """The SSH public key that storages should trust (the file named by SSH_PUBLIC_KEY_PATH)."""
+    return services.ssh_public_key()
+
+
+@operation(
+    "GET",
+    "/storage/query_location",
+    operation_id="query_location",
+    role=Role.VIEWER,
+    params=(Param("location_name", default=""), uuid_param("location_id"), *PAGING),
+    response=list_of(LOCATION_ROW),
+    tag=TAG,
+)
+def query_location(request, *, location_name, location_id, limit, offset) -> list[dict]:
+    """Locations by name (which wins over the id), by id, or all."""
+    found = selectors.location_query(location_name=location_name, location_id=location_id)
+    return rows(selectors.page(found, limit=limit, offset=offset), LOCATION_COLUMNS)
+
+
+@operation(
+    "POST",
+    "/storage/init_location",
+    operation_id="init_location",
+    role=Role.ADMIN,
+    params=(
+        Param("location_name", required=True),
+        Param("location_type", "enum", required=True, choices=LocationType),
+        Param("location_country", "enum", choices=LocationCountry),
+        Param("location_city", default=""),
+        Param("location_facility", default="", description="One of query_location_facility's ids."),
+    ),
+    response=STRING,
+    tag=TAG,
+)
+def init_location(request, **values) -> str:
+    """Create a location; answers its location_id."""
+    return str(services.location_create(**values).location_id)
+
+
+@operation(
+    "POST",
+    "/storage/init_storage",
+    operation_id="init_storage",
+    role=Role.ADMIN,
+    params=(
+        Param("storage_name", required=True),
+        Param("storage_type", "enum", required=True, choices=StorageType),
+        Param("root_directory", required=True),
+        Param("storage_interface", "enum", required=True, choices=StorageInterface),
+        uuid_param("location_id", description="Wins over location_name."),
+        Param("location_name"),
+        Param("storage_capacity", "int", default=-1),
+        Param("storage_phase", "enum", default=PhaseType.GAS.value, choices=PhaseType),
+    ),
+    body=Body("storage_config", description="Optional: the whole storage row, replacing the query values."),
+    response=STRING,
+    tag=TAG,
+)
+def init_storage(request, *, storage_config, **values) -> str:
+    """Create a storage at a location; answers its storage_id."""
+    return str(services.storage_create(body=storage_config, **values).storage_id)
+
+
+@operation(
+    "POST",
+    "/storage/create_storage_config",
+    operation_id="create_storage_config",
+    role=Role.ADMIN,
+    params=(
+        uuid_param("storage_id"),
+        Param("storage_name", default="", description="Wins over storage_id."),
+        Param("config_type", "enum", default=ConfigType.RCLONE.value, choices=ConfigType),
+    ),
+    body=Body("config", required=True, description="The rclone remote: {name, type, parameters, root_path}."),
+    response=STRING,
+    tag=TAG,
+)
+def create_storage_config(request, *, config, **values) -> str:
+    """Add a remote definition to a storage; answers its config_id. Secrets are stored encrypted."""
+    return str(services.storage_config_create(config=config, **values).config_id)
+
+
+@operation(
+    "GET",
+    "/storage/get_storage_config",
+    operation_id="get_storage_config",
+    role=Role.VIEWER,
+    params=(
+        uuid_param("storage_id"),
+        Param("storage_name", default="", description="Wins over storage_id."),
+        Param("config_type", "enum", default=ConfigType.RCLONE.value, choices=ConfigType),
+        *PAGING,
+    ),
+    response=list_of(OBJECT),
+    tag=TAG,
+)
+def get_storage_config(request, *, storage_id, storage_name, config_type, limit, offset) -> list[dict]:
+    """The remote definitions of a storage (or of all storages), with every secret shown as "***".
+
+    Unlike upstream, stored secrets are never returned.
+    """
+    storage = None
+    if storage_name:
+        storage = storage_resolve(storage_id=None, storage_name=storage_name)
+    elif storage_id:
+        storage = Storage.objects.filter(pk=storage_id).first()
+        if storage is None:
+            return []
+    return selectors.storage_config_query(storage=storage, config_type=config_type, limit=limit, offset=offset)
+
+
+@operation(
+    "POST",
+    "/storage/rclone_config",
+    operation_id="create_rclone_config",
+    role=Role.ADMIN,
+    body=Body("config", required=True, description="The rclone remote: {name, type, parameters, root_path}."),
+    response=BOOLEAN,
+    tag=TAG,
+)
+def rclone_config(request, *, config) -> bool:
+    """Check that rclone reaches a remote with this definition: true if so, false if not.
+
+    Nothing is stored.
+    """
+    return rclone.remote_reachable(rclone_config_clean(config)).reachable
+
+
+@operation(
+    "GET",
+    "/storage/query_storage",
+    operation_id="query_storage",
+    role=Role.VIEWER,
+    params=(Param("storage_name", default=""), uuid_param("storage_id"), *PAGING),
+    response=list_of(STORAGE_ROW),
+    tag=TAG,
+)
+def query_storage(request, *, storage_name, storage_id, limit, offset) -> list[dict]:
+    """Storages by name (which wins over the id), by id, or all."""
+    found = selectors.storage_query(storage_name=storage_name, storage_id=storage_id)
+    return rows(selectors.page(found, limit=limit, offset=offset), STORAGE_COLUMNS)

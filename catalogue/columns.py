@@ -1,0 +1,126 @@
+"""Validation of JSON bodies that name table columns (``init_data_item``, ``update_data_item``,
+the ``init_storage`` body, the ``params`` filter of ``query_data_item``).
+
+Upstream passes such bodies verbatim to the database, so an unknown column or a bad value is a
+500 there. Here every key is checked against the model: the answer is a 422 whose ``detail``
+names each bad key, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from dlm import params as p
+from dlm.errors import RequestValidationError, validation_error
+
+_INT_RANGES = {
+    models.SmallIntegerField: (-(2**15), 2**15 - 1),
+    models.IntegerField: (-(2**31), 2**31 - 1),
+    models.BigIntegerField: (-(2**63), 2**63 - 1),
+}
+
+
+def column_fields(model: type[models.Model]) -> dict[str, models.Field]:
+    """The model's concrete fields by column name (``storage_id`` for the storage FK)."""
+    return {f.column: f for f in model._meta.concrete_fields if not isinstance(f, _hidden_fields())}
+
+
+def _hidden_fields() -> tuple[type, ...]:
+    from dlm.crypto import EncryptedJSONField
+
+    return (EncryptedJSONField,)
+
+
+def clean_value(field: models.Field, value: Any) -> Any:
+    """The value in the field's Python form; raises ``p.ParamError`` when it does not fit."""
+    if value is None:
+        if not field.null:
+            raise p.ParamError("missing", "Input should not be null")
+        return None
+    if isinstance(field, models.JSONField):
+        return value
+    if isinstance(field, models.ForeignKey | models.UUIDField):
+        if not isinstance(value, str):
+            raise p.ParamError("uuid_type", "Input should be a UUID string")
+        return p.parse_uuid(value)
+    if isinstance(field, models.DateTimeField):
+        if not isinstance(value, str):
+            raise p.ParamError("datetime_type", "Input should be an ISO-8601 timestamp string")
+        return p.parse_datetime(value)
+    if isinstance(field, models.BooleanField):
+        if not isinstance(value, bool):
+            raise p.ParamError("bool_type", "Input should be true or false")
+        return value
+    if isinstance(field, models.DecimalField):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise p.ParamError("decimal_type", "Input should be a number")
+        try:
+            return field.clean(value, None)
+        except ValidationError as exc:
+            raise p.ParamError("decimal_parsing", "; ".join(exc.messages)) from None
+    for cls, (low, high) in _INT_RANGES.items():
+        if isinstance(field, cls):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise p.ParamError("int_type", "Input should be a valid integer")
+            if not low <= value <= high:
+                raise p.ParamError("int_range", f"Input should be between {low} and {high}")
+            return value
+    if isinstance(field, models.CharField | models.TextField):
+        if not isinstance(value, str):
+            raise p.ParamError("string_type", "Input should be a valid string")
+        if "\x00" in value:
+            raise p.ParamError("string_type", "Input should not contain NUL characters")
+        if field.choices and value not in {choice for choice, _ in field.choices}:
+            expected = ", ".join(f"'{choice}'" for choice, _ in field.choices)
+            raise p.ParamError("enum", f"Input should be one of {expected}", {"expected": expected})
+        if field.max_length and len(value) > field.max_length:
+            raise p.ParamError("string_too_long", f"String should have at most {field.max_length} characters")
+        return value
+    raise AssertionError(f"no JSON form for {type(field).__name__}")
+
+
+def clean_columns(
+    model: type[models.Model],
+    data: dict[str, Any],
+    *,
+    read_only: frozenset[str] = frozenset(),
+    loc: str = "body",
+) -> dict[str, Any]:
+    """``data`` keyed by column, checked and converted; keys are the fields' attribute names.
+
+    Raises ``RequestValidationError`` naming every unknown, read-only or badly typed key.
+    """
+    fields = column_fields(model)
+    cleaned: dict[str, Any] = {}
+    errors = []
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            errors.append(validation_error("extra_forbidden", [loc, key], f"Unknown column '{key}'", value))
+            continue
+        if key in read_only:
+            errors.append(validation_error("read_only", [loc, key], f"Column '{key}' cannot be set", value))
+            continue
+        try:
+            cleaned[field.attname] = clean_value(field, value)
+        except p.ParamError as exc:
+            errors.append(validation_error(exc.kind, [loc, key], exc.msg, value, exc.ctx))
+    if errors:
+        raise RequestValidationError(errors)
+    return cleaned
+
+
+def validate_instance(instance: models.Model, *, loc: str = "query") -> None:
+    """Run the model's field validation; failures become a 422 naming each field."""
+    try:
+        instance.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [
+                validation_error("value_error", [loc, name], "; ".join(messages), getattr(instance, name, None))
+                for name, messages in exc.message_dict.items()
+            ]
+        ) from None

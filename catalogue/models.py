@@ -1,0 +1,205 @@
+"""The catalogue: locations, storages, their rclone configs, and data items with every copy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from catalogue.choices import (
+    ChecksumMethod,
+    ConfigType,
+    ItemState,
+    ItemType,
+    LocationCountry,
+    LocationType,
+    MimeType,
+    PhaseType,
+    StorageInterface,
+    StorageType,
+)
+from dlm.crypto import EncryptedJSONField
+
+
+def default_uid_expiration() -> datetime:
+    """A new copy may be deleted after this (upstream: now + 24 h)."""
+    return timezone.now() + settings.DLM_UID_EXPIRATION
+
+
+def default_oid_expiration() -> datetime:
+    """All copies of an object may be deleted after this (upstream: 2099-12-31 23:59:59)."""
+    return settings.DLM_OID_EXPIRATION
+
+
+class LocationFacility(models.Model):
+    """A facility a location may belong to (lookup table, seeded with the upstream values)."""
+
+    id = models.CharField(primary_key=True, max_length=100)
+
+    class Meta:
+        db_table = "location_facility"
+        ordering = ["id"]
+        verbose_name_plural = "location facilities"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Location(models.Model):
+    """A place that hosts storages."""
+
+    location_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    location_name = models.CharField(max_length=255, unique=True)
+    location_type = models.CharField(max_length=32, choices=LocationType.choices)
+    location_country = models.CharField(max_length=2, choices=LocationCountry.choices, null=True, blank=True)
+    location_city = models.CharField(max_length=255, null=True, blank=True)
+    location_facility = models.ForeignKey(
+        LocationFacility,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_column="location_facility",
+        related_name="locations",
+    )
+    location_check_url = models.CharField(max_length=1024, null=True, blank=True)
+    location_last_check = models.DateTimeField(null=True, blank=True)
+    location_date = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "location"
+        ordering = ["location_name"]
+
+    def __str__(self) -> str:
+        return self.location_name
+
+
+class Storage(models.Model):
+    """A storage volume (disk, object store bucket, SFTP server…) at a location."""
+
+    storage_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, db_column="location_id", related_name="storages")
+    storage_name = models.CharField(max_length=255, unique=True)
+    root_directory = models.CharField(max_length=4096, null=True, blank=True)
+    storage_type = models.CharField(max_length=32, choices=StorageType.choices)
+    storage_interface = models.CharField(max_length=32, choices=StorageInterface.choices)
+    storage_phase = models.CharField(max_length=8, choices=PhaseType.choices, default=PhaseType.GAS)
+    storage_capacity = models.BigIntegerField(default=-1)
+    storage_use_pct = models.DecimalField(max_digits=4, decimal_places=1, default=0)
+    storage_permissions = models.CharField(max_length=16, default="RW")
+    storage_checked = models.BooleanField(default=False)
+    storage_check_url = models.CharField(max_length=1024, null=True, blank=True)
+    storage_last_checked = models.DateTimeField(null=True, blank=True)
+    storage_num_objects = models.BigIntegerField(default=0)
+    storage_available = models.BooleanField(default=True)
+    storage_retired = models.BooleanField(default=False)
+    storage_retire_date = models.DateTimeField(null=True, blank=True)
+    storage_date = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "storage"
+        ordering = ["storage_name"]
+
+    def __str__(self) -> str:
+        return self.storage_name
+
+
+class StorageConfig(models.Model):
+    """An rclone remote definition (``{name, type, parameters, root_path}``) for a storage.
+
+    Secret options are kept apart from the rest, encrypted: ``config`` holds the definition
+    without them, ``secrets`` the removed values with their places. ``dlm.secrets`` joins
+    and masks them; nothing else should read ``secrets``.
+    """
+
+    config_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    storage = models.ForeignKey(Storage, on_delete=models.CASCADE, db_column="storage_id", related_name="configs")
+    config_type = models.CharField(max_length=16, choices=ConfigType.choices, default=ConfigType.RCLONE)
+    config = models.JSONField()
+    secrets = EncryptedJSONField(null=True, blank=True, editable=False)
+    config_date = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "storage_config"
+        ordering = ["config_date", "config_id"]
+        indexes = [models.Index(fields=["storage", "config_type"], name="storage_config_storage_type")]
+
+    def __str__(self) -> str:
+        return f"{self.config_type} config {self.config.get('name', '?')} of {self.storage_id}"
+
+
+class DataItem(models.Model):
+    """One copy (``uid``) of a logical object (``oid``) on one storage, with the upstream columns."""
+
+    uid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    oid = models.UUIDField(null=True, blank=True, db_index=True)
+    item_version = models.IntegerField(default=1)
+    # Lookups by name use the (item_name, storage) unique index below.
+    item_name = models.CharField(max_length=1024, null=True, blank=True)
+    item_tags = models.JSONField(null=True, blank=True)
+    storage = models.ForeignKey(
+        Storage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_column="storage_id",
+        related_name="items",
+        db_index=False,  # served by the (storage, item_state) index
+    )
+    uri = models.CharField(max_length=4096, null=True, blank=True, default="inline://item_value")
+    item_value = models.TextField(null=True, blank=True, default="")
+    item_type = models.CharField(max_length=64, null=True, blank=True, default=ItemType.FILE)
+    item_format = models.CharField(max_length=255, null=True, blank=True, default="unknown")
+    item_encoding = models.CharField(max_length=255, null=True, blank=True, default="unknown")
+    item_mime_type = models.CharField(
+        max_length=64, choices=MimeType.choices, null=True, blank=True, default="application/octet-stream"
+    )
+    item_level = models.SmallIntegerField(null=True, blank=True, default=-1)
+    uid_phase = models.CharField(max_length=8, choices=PhaseType.choices, null=True, blank=True, default=PhaseType.GAS)
+    oid_phase = models.CharField(max_length=8, choices=PhaseType.choices, null=True, blank=True, default=PhaseType.GAS)
+    item_state = models.CharField(
+        max_length=16, choices=ItemState.choices, null=True, blank=True, default=ItemState.INITIALISED, db_index=True
+    )
+    target_phase = models.CharField(
+        max_length=8, choices=PhaseType.choices, null=True, blank=True, default=PhaseType.SOLID
+    )
+    uid_creation = models.DateTimeField(default=timezone.now, db_index=True)
+    oid_creation = models.DateTimeField(null=True, blank=True)
+    uid_expiration = models.DateTimeField(null=True, blank=True, default=default_uid_expiration, db_index=True)
+    oid_expiration = models.DateTimeField(null=True, blank=True, default=default_oid_expiration)
+    uid_deletion = models.DateTimeField(null=True, blank=True)
+    oid_deletion = models.DateTimeField(null=True, blank=True)
+    expired = models.BooleanField(null=True, blank=True, default=False)
+    deleted = models.BooleanField(null=True, blank=True, default=False)
+    last_access = models.DateTimeField(null=True, blank=True)
+    last_check = models.DateTimeField(null=True, blank=True)
+    item_checksum = models.CharField(max_length=255, null=True, blank=True)
+    checksum_method = models.CharField(
+        max_length=16, choices=ChecksumMethod.choices, null=True, blank=True, default=ChecksumMethod.NONE
+    )
+    item_owner = models.CharField(max_length=255, null=True, blank=True, default="SKA")
+    item_group = models.CharField(max_length=255, null=True, blank=True, default="SKA")
+    acl = models.JSONField(null=True, blank=True)
+    activate_method = models.CharField(max_length=255, null=True, blank=True)
+    item_size = models.BigIntegerField(null=True, blank=True)
+    decompressed_size = models.BigIntegerField(null=True, blank=True)
+    compression_method = models.CharField(max_length=255, null=True, blank=True)
+    parents = models.UUIDField(null=True, blank=True, db_index=True)
+    children = models.UUIDField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        db_table = "data_item"
+        ordering = ["uid_creation", "uid"]
+        constraints = [
+            models.UniqueConstraint(fields=["item_name", "storage"], name="data_item_unique_name_per_storage"),
+        ]
+        indexes = [
+            models.Index(fields=["storage", "item_state"], name="data_item_storage_state"),
+            models.Index(fields=["item_state", "uid_expiration"], name="data_item_state_expiration"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_name} ({self.uid})"

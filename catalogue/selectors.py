@@ -1,0 +1,163 @@
+"""Reads of the catalogue: the queries behind the API's lists and existence checks.
+
+Every list is ordered (stable paging) and capped at ``DLM_QUERY_LIMIT`` rows (upstream's 1000);
+``limit`` and ``offset`` page through longer results.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from catalogue.choices import ItemState, PhaseType
+from catalogue.columns import clean_columns
+from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
+from dlm.errors import InvalidQueryParameters, RequestValidationError, validation_error
+from dlm.secrets import mask_secrets
+
+
+def page(queryset: QuerySet, *, limit: int | None = None, offset: int = 0) -> QuerySet:
+    """One page of an ordered queryset, never longer than the configured cap."""
+    cap = settings.DLM_QUERY_LIMIT
+    errors = []
+    if limit is not None and not 1 <= limit <= cap:
+        errors.append(validation_error("less_than_equal", ["query", "limit"], f"limit must be 1 to {cap}", limit))
+    if offset < 0:
+        errors.append(validation_error("greater_than_equal", ["query", "offset"], "offset must be 0 or more", offset))
+    if errors:
+        raise RequestValidationError(errors)
+    size = limit or cap
+    return queryset[offset : offset + size]
+
+
+def facility_list() -> list[str]:
+    """Every known facility id."""
+    return list(LocationFacility.objects.values_list("id", flat=True))
+
+
+def location_query(*, location_name: str = "", location_id: uuid.UUID | None = None) -> QuerySet:
+    """Locations by name (which wins), by id, or all."""
+    if location_name:
+        return Location.objects.filter(location_name=location_name)
+    if location_id:
+        return Location.objects.filter(location_id=location_id)
+    return Location.objects.all()
+
+
+def storage_query(*, storage_name: str = "", storage_id: uuid.UUID | None = None) -> QuerySet:
+    """Storages by name (which wins), by id, or all."""
+    if storage_name:
+        return Storage.objects.filter(storage_name=storage_name)
+    if storage_id:
+        return Storage.objects.filter(storage_id=storage_id)
+    return Storage.objects.all()
+
+
+def storage_config_query(
+    *, storage: Storage | None, config_type: str, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The remote definitions of one storage and type, or of every storage (any type), masked."""
+    configs = StorageConfig.objects.all()
+    if storage is not None:
+        configs = configs.filter(storage=storage, config_type=config_type)
+    return [mask_secrets(c.config, c.secrets) for c in page(configs, limit=limit, offset=offset)]
+
+
+def _identified(*, uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> QuerySet:
+    """Items by one identifier, with precedence uid > oid > item_name."""
+    if uid:
+        return DataItem.objects.filter(uid=uid)
+    if oid:
+        return DataItem.objects.filter(oid=oid)
+    return DataItem.objects.filter(item_name=item_name)
+
+
+def _require_identifier(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> None:
+    if not (uid or oid or item_name):
+        raise InvalidQueryParameters("Either an item_name or an OID or an UID have to be provided")
+
+
+def json_object(name: str, raw: str) -> dict[str, Any]:
+    """A query parameter that must hold a JSON object."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [validation_error("json_invalid", ["query", name], f"Invalid JSON: {exc}", raw)]
+        ) from None
+    if not isinstance(value, dict):
+        raise RequestValidationError(
+            [validation_error("dict_type", ["query", name], f"{name} must be a JSON object", raw)]
+        )
+    return value
+
+
+def data_item_params(raw: str) -> dict[str, Any]:
+    """The ``params`` filter of ``query_data_item``: a JSON object of column equalities."""
+    return clean_columns(DataItem, json_object("params", raw), loc="params")
+
+
+def data_item_query(
+    *,
+    item_name: str = "",
+    oid: uuid.UUID | None = None,
+    uid: uuid.UUID | None = None,
+    storage_id: uuid.UUID | None = None,
+    params: dict[str, Any] | None = None,
+) -> QuerySet:
+    """Items by uid > oid > item_name, and/or storage, and/or column filters; all when none."""
+    items = _identified(uid=uid, oid=oid, item_name=item_name) if (uid or oid or item_name) else DataItem.objects.all()
+    if storage_id:
+        items = items.filter(storage_id=storage_id)
+    if params:
+        items = items.filter(**params)
+    return items
+
+
+def data_item_exists(
+    *, item_name: str = "", oid: uuid.UUID | None = None, uid: uuid.UUID | None = None, ready: bool = False
+) -> bool:
+    """Whether an item named by uid > oid > item_name exists (READY, when ``ready``)."""
+    _require_identifier(uid, oid, item_name)
+    items = _identified(uid=uid, oid=oid, item_name=item_name)
+    if ready:
+        items = items.filter(item_state=ItemState.READY)
+    return items.exists()
+
+
+def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid: uuid.UUID | None = None) -> QuerySet:
+    """READY copies, as upstream finds them: an existence check by uid > oid > item_name, then the
+    copies by item_name > oid > uid."""
+    if not data_item_exists(item_name=item_name, oid=oid, uid=uid, ready=True):
+        return DataItem.objects.none()
+    if item_name:
+        copies = DataItem.objects.filter(item_name=item_name)
+    elif oid:
+        copies = DataItem.objects.filter(oid=oid)
+    else:
+        copies = DataItem.objects.filter(uid=uid)
+    return copies.filter(item_state=ItemState.READY)
+
+
+def data_item_expired(*, offset: timedelta | None = None, now: datetime | None = None) -> QuerySet:
+    """READY copies whose ``uid_expiration`` is before now (+ ``offset``)."""
+    limit = (now or timezone.now()) + (offset or timedelta(0))
+    return DataItem.objects.filter(item_state=ItemState.READY, uid_expiration__lt=limit)
+
+
+def data_item_deleted(*, uid: uuid.UUID | None = None) -> QuerySet:
+    """DELETED copies, optionally one uid."""
+    items = DataItem.objects.filter(item_state=ItemState.DELETED)
+    return items.filter(uid=uid) if uid else items
+
+
+def data_item_new(*, check_date: datetime, uid: uuid.UUID | None = None) -> QuerySet:
+    """READY GAS-phase copies created after ``check_date``."""
+    items = DataItem.objects.filter(uid_creation__gt=check_date, uid_phase=PhaseType.GAS, item_state=ItemState.READY)
+    return items.filter(uid=uid) if uid else items

@@ -1,0 +1,84 @@
+"""Start-up provisioning from the ``LOCATION_CONFIG`` and ``STORAGE_CONFIG`` files (as upstream).
+
+Idempotent: what exists is left alone, so the run command can load the files at every start.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from catalogue.models import Location, Storage, StorageConfig
+from catalogue.services.locations import location_create
+from catalogue.services.storages import storage_config_create, storage_create
+from dlm.errors import DataLifecycleError, RequestValidationError
+
+
+class BootstrapError(ValueError):
+    """A provisioning file or one of its entries is unusable; the message names which."""
+
+
+def _load(path: Path, what: str) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BootstrapError(f"{what} {path}: {exc}") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise BootstrapError(f"{what} {path}: must be a JSON list of objects")
+    return entries
+
+
+def _entry_error(what: str, index: int, exc: Exception) -> BootstrapError:
+    if isinstance(exc, RequestValidationError):
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors)
+    else:
+        reason = str(exc)
+    return BootstrapError(f"{what} entry #{index}: {reason}")
+
+
+@transaction.atomic
+def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None) -> dict[str, int]:
+    """Create the locations, storages and configs the files describe and the catalogue lacks.
+
+    All or nothing: an error in any entry leaves the catalogue as it was.
+    """
+    created = {"locations": 0, "storages": 0, "configs": 0}
+    for index, entry in enumerate(_load(location_file, "LOCATION_CONFIG") if location_file else []):
+        if Location.objects.filter(location_name=entry.get("name")).exists():
+            continue
+        try:
+            location_create(
+                location_name=entry.get("name") or "",
+                location_type=entry.get("type") or "",
+                location_country=entry.get("country"),
+                location_city=entry.get("city") or "",
+                location_facility=entry.get("facility") or "",
+            )
+        except (DataLifecycleError, RequestValidationError) as exc:
+            raise _entry_error("LOCATION_CONFIG", index, exc) from None
+        created["locations"] += 1
+    for index, entry in enumerate(_load(storage_file, "STORAGE_CONFIG") if storage_file else []):
+        try:
+            storage = Storage.objects.filter(storage_name=entry.get("name")).first()
+            if storage is None:
+                location = Location.objects.filter(location_name=entry.get("location")).first()
+                if location is None:
+                    raise BootstrapError(f"location {entry.get('location')!r} does not exist")
+                storage = storage_create(
+                    storage_name=entry.get("name") or "",
+                    storage_type=entry.get("storage_type") or "",
+                    storage_interface=entry.get("interface") or "",
+                    root_directory=entry.get("root_directory") or "",
+                    location_id=location.location_id,
+                    storage_phase=str(entry.get("storage_phase") or "SOLID").upper(),
+                )
+                created["storages"] += 1
+            if entry.get("config") and not StorageConfig.objects.filter(storage=storage).exists():
+                storage_config_create(config=entry["config"], storage_id=storage.storage_id)
+                created["configs"] += 1
+        except (DataLifecycleError, RequestValidationError, BootstrapError) as exc:
+            raise _entry_error("STORAGE_CONFIG", index, exc) from None
+    return created

@@ -1,0 +1,166 @@
+"""Data items: inserting copies under the oid rule, and changing their columns."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from catalogue.columns import clean_columns
+from catalogue.models import DataItem, Storage
+from dlm.errors import (
+    InvalidQueryParameters,
+    ObjectNotFound,
+    UnmetPreconditionForOperation,
+    ValueAlreadyInDB,
+)
+
+# Columns the server owns: the primary key and the creation time (set on insert).
+SERVER_COLUMNS = frozenset({"uid_creation"})
+
+
+def _duplicate(item_name: str | None) -> ValueAlreadyInDB:
+    return ValueAlreadyInDB(f"Item is already registered on storage! {item_name}")
+
+
+def _check_storage(storage_id: uuid.UUID | None) -> None:
+    if storage_id is not None and not Storage.objects.filter(pk=storage_id).exists():
+        raise UnmetPreconditionForOperation(f"No storage found with storage_id={storage_id}")
+
+
+def data_item_insert(*, fields: dict[str, Any]) -> DataItem:
+    """Insert one copy of an object, applying the oid rule.
+
+    ``fields`` are column values by attribute name; absent ones take their defaults, explicit
+    ``None`` is stored as null. The server sets ``uid_creation``. Without an ``oid`` the copy
+    starts a new object (``oid = uid``); with one that is the uid of any known copy, the new copy
+    joins that copy's object (its root ``oid`` and ``oid_creation``); any other ``oid`` is kept.
+    An item name is registered at most once per storage.
+    """
+    fields = {key: value for key, value in fields.items() if key not in SERVER_COLUMNS}
+    _check_storage(fields.get("storage_id"))
+    with transaction.atomic():
+        item = DataItem(**fields)
+        item.uid_creation = timezone.now()
+        if item.oid is None:
+            item.oid = item.uid
+            item.oid_creation = item.uid_creation
+        else:
+            root = DataItem.objects.filter(uid=item.oid).values_list("oid", "oid_creation").first()
+            if root is not None:
+                item.oid, item.oid_creation = root
+        if (
+            item.item_name is not None
+            and item.storage_id is not None
+            and DataItem.objects.filter(item_name=item.item_name, storage_id=item.storage_id).exists()
+        ):
+            raise _duplicate(item.item_name)
+        try:
+            with transaction.atomic():
+                item.save(force_insert=True)
+        except IntegrityError:  # lost a race against the same name on the same storage
+            raise _duplicate(item.item_name) from None
+    return item
+
+
+def data_item_init(
+    *,
+    owner: str,
+    item_name: str | None = None,
+    uid_phase: str = "GAS",
+    json_data: dict[str, Any] | None = None,
+) -> DataItem:
+    """Create an INITIALISED item by name, or an item from a body of columns.
+
+    With ``item_name`` the body is ignored (as upstream). ``item_owner`` is always the caller.
+    """
+    if item_name:
+        return data_item_insert(fields={"item_name": item_name, "uid_phase": uid_phase, "item_owner": owner})
+    if not json_data:
+        raise InvalidQueryParameters("Either item_name or json_data is required")
+    fields = clean_columns(DataItem, json_data, read_only=SERVER_COLUMNS)
+    fields["item_owner"] = owner
+    return data_item_insert(fields=fields)
+
+
+def _select(*, uid: uuid.UUID | None = None, oid: uuid.UUID | None = None, item_name: str = "") -> QuerySet:
+    """Rows named by one identifier, with precedence uid > oid > item_name."""
+    if uid:
+        return DataItem.objects.filter(uid=uid)
+    if oid:
+        return DataItem.objects.filter(oid=oid)
+    return DataItem.objects.filter(item_name=item_name)
+
+
+def _not_found(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> ObjectNotFound:
+    if uid:
+        return ObjectNotFound(f"No data item with uid={uid}")
+    if oid:
+        return ObjectNotFound(f"No data item with oid={oid}")
+    return ObjectNotFound(f"No data item with item_name={item_name!r}")
+
+
+def _apply(rows: QuerySet, fields: dict[str, Any], not_found: ObjectNotFound) -> DataItem:
+    """Update every row of ``rows``; return the first one (in catalogue order) after the update."""
+    _check_storage(fields.get("storage_id"))
+    with transaction.atomic():
+        first = rows.select_for_update().first()
+        if first is None:
+            raise not_found
+        if fields:
+            try:
+                with transaction.atomic():
+                    rows.update(**fields)
+            except IntegrityError:
+                raise _duplicate(fields.get("item_name", first.item_name)) from None
+            first.refresh_from_db()
+    return first
+
+
+def data_item_set(
+    *,
+    uid: uuid.UUID | None = None,
+    oid: uuid.UUID | None = None,
+    fields: dict[str, Any],
+) -> DataItem:
+    """Set columns on the copy ``uid``, or on every copy of ``oid`` (uid wins); the first row back."""
+    if not uid and not oid:
+        raise InvalidQueryParameters("Either oid or uid should be specified")
+    return _apply(_select(uid=uid, oid=oid), fields, _not_found(uid, oid, ""))
+
+
+def data_item_update(
+    *,
+    uid: uuid.UUID | None = None,
+    oid: uuid.UUID | None = None,
+    item_name: str = "",
+    post_data: dict[str, Any] | None = None,
+) -> DataItem:
+    """Set the body's columns on every row named by uid > oid > item_name; the first row back."""
+    if not uid and not oid and not item_name:
+        raise InvalidQueryParameters("Either item_name, oid or uid must be given")
+    fields = clean_columns(DataItem, post_data or {}, read_only=SERVER_COLUMNS | {"uid"})
+    return _apply(_select(uid=uid, oid=oid, item_name=item_name), fields, _not_found(uid, oid, item_name))
+
+
+def data_item_update_tags(
+    *,
+    item_name: str = "",
+    oid: uuid.UUID | None = None,
+    item_tags: dict[str, Any] | None = None,
+) -> DataItem:
+    """Merge ``item_tags`` into the tags of the object named by oid > item_name, on all its copies."""
+    if not (item_name or oid) or not item_tags:
+        raise InvalidQueryParameters("Either item_name or OID or item_tags are missing")
+    with transaction.atomic():
+        first = _select(oid=oid, item_name=item_name).select_for_update().first()
+        if first is None:
+            raise InvalidQueryParameters("item_name or OID not found")
+        current = first.item_tags if isinstance(first.item_tags, dict) else {}
+        merged = {**current, **item_tags}
+        DataItem.objects.filter(oid=first.oid).update(item_tags=merged)
+        first.refresh_from_db()
+    return first

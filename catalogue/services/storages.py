@@ -1,0 +1,157 @@
+"""Storages and their rclone remote definitions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from catalogue.choices import ConfigType
+from catalogue.columns import clean_columns, validate_instance
+from catalogue.models import Location, Storage, StorageConfig
+from dlm.errors import (
+    DatabaseOperationError,
+    InvalidQueryParameters,
+    RequestValidationError,
+    UnmetPreconditionForOperation,
+    validation_error,
+)
+from dlm.secrets import split_secrets
+
+# The keys an ``init_storage`` body must carry (upstream answered 200 "" without them).
+STORAGE_BODY_KEYS = (
+    "storage_name",
+    "storage_type",
+    "storage_interface",
+    "location_id",
+    "storage_capacity",
+    "storage_phase",
+    "root_directory",
+)
+
+
+def storage_create(
+    *,
+    storage_name: str,
+    storage_type: str,
+    storage_interface: str,
+    root_directory: str,
+    location_id: uuid.UUID | None = None,
+    location_name: str | None = None,
+    storage_capacity: int = -1,
+    storage_phase: str = "GAS",
+    body: dict[str, Any] | None = None,
+) -> Storage:
+    """Create a storage at a location (``location_id`` wins over ``location_name``).
+
+    With a ``body``, the body's columns are the new row (as upstream), and must include every key
+    of ``STORAGE_BODY_KEYS``.
+    """
+    if body is not None:
+        missing = [key for key in STORAGE_BODY_KEYS if key not in body]
+        if missing:
+            raise RequestValidationError(
+                [validation_error("missing", ["body", key], "Field required", None) for key in missing]
+            )
+        columns = clean_columns(Storage, body, read_only=frozenset({"storage_date"}))
+    else:
+        if not location_id and location_name:
+            location_id = Location.objects.filter(location_name=location_name).values_list("pk", flat=True).first()
+            if location_id is None:
+                raise UnmetPreconditionForOperation(f"No location found with location_name={location_name!r}")
+        columns = {
+            "storage_name": storage_name,
+            "storage_type": storage_type,
+            "storage_interface": storage_interface,
+            "root_directory": root_directory,
+            "location_id": location_id,
+            "storage_capacity": storage_capacity,
+            "storage_phase": storage_phase,
+        }
+    if not columns.get("storage_name"):
+        raise InvalidQueryParameters("storage_name cannot be empty")
+    if not columns.get("location_id"):
+        raise InvalidQueryParameters("Either location_id or location_name must name an existing location")
+    if not Location.objects.filter(pk=columns["location_id"]).exists():
+        raise DatabaseOperationError(
+            'insert or update on table "storage" violates foreign key constraint: '
+            f"location_id {columns['location_id']} does not exist"
+        )
+    duplicate = DatabaseOperationError(
+        f"duplicate key value violates unique constraint: a storage named {columns['storage_name']!r} exists already"
+    )
+    if Storage.objects.filter(storage_name=columns["storage_name"]).exists():
+        raise duplicate
+    storage = Storage(**columns)
+    validate_instance(storage, loc="body" if body is not None else "query")
+    try:
+        with transaction.atomic():
+            storage.save(force_insert=True)
+    except IntegrityError:
+        raise duplicate from None
+    return storage
+
+
+def storage_resolve(*, storage_id: uuid.UUID | None, storage_name: str) -> Storage:
+    """The storage named by name (which wins) or id; a clear 422 when there is none."""
+    if storage_name:
+        storage = Storage.objects.filter(storage_name=storage_name).first()
+        if storage is None:
+            raise UnmetPreconditionForOperation(f"Can't get storage_id for {storage_name}")
+        return storage
+    if storage_id:
+        storage = Storage.objects.filter(pk=storage_id).first()
+        if storage is None:
+            raise UnmetPreconditionForOperation(f"No storage found with storage_id={storage_id}")
+        return storage
+    raise UnmetPreconditionForOperation("Neither storage_id nor storage_name is specified.")
+
+
+def rclone_config_clean(config: dict[str, Any]) -> dict[str, Any]:
+    """An rclone remote definition checked for shape, with ``root_path`` defaulted to ``/``."""
+    errors = []
+    for key in ("name", "type"):
+        if not isinstance(config.get(key), str) or not config.get(key):
+            errors.append(validation_error("missing", ["body", key], "A non-empty string is required", config.get(key)))
+    if "parameters" in config and not isinstance(config["parameters"], dict):
+        errors.append(
+            validation_error(
+                "dict_type", ["body", "parameters"], "Input should be a valid dictionary", config["parameters"]
+            )
+        )
+    if "root_path" in config and not isinstance(config["root_path"], str):
+        errors.append(validation_error("string_type", ["body", "root_path"], "Input should be a valid string", None))
+    if errors:
+        raise RequestValidationError(errors)
+    return {**config, "root_path": config.get("root_path") or "/"}
+
+
+def storage_config_create(
+    *,
+    config: dict[str, Any],
+    storage_id: uuid.UUID | None = None,
+    storage_name: str = "",
+    config_type: str = ConfigType.RCLONE,
+) -> StorageConfig:
+    """Add a remote definition to a storage (``storage_name`` wins over ``storage_id``).
+
+    Secret options are stored encrypted and apart from the rest of the definition.
+    """
+    storage = storage_resolve(storage_id=storage_id, storage_name=storage_name)
+    if config_type == ConfigType.RCLONE:
+        config = rclone_config_clean(config)
+    public, secrets = split_secrets(config)
+    return StorageConfig.objects.create(storage=storage, config_type=config_type, config=public, secrets=secrets)
+
+
+def ssh_public_key() -> str:
+    """The public key in the file named by ``SSH_PUBLIC_KEY_PATH``, stripped."""
+    path = settings.SSH_PUBLIC_KEY_PATH
+    if path is None:
+        raise UnmetPreconditionForOperation("No SSH public key is configured (set SSH_PUBLIC_KEY_PATH)")
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        raise UnmetPreconditionForOperation("Unable to open SSH key") from None

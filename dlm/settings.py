@@ -1,0 +1,254 @@
+"""DLM settings, read from the environment.
+
+With no environment at all, DLM runs as a laptop service: SQLite in ``var/`` of the checkout,
+debug mode, generated local keys. Set ``DATABASE_URL`` for PostgreSQL and ``DLM_DEBUG=false`` for
+production, where the secret key and the field-encryption keys must be given explicitly.
+Every variable is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from dlm.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    env_trusted_networks,
+    local_secret_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("DLM_VAR_DIR", str(BASE_DIR / "var")))
+
+log = logging.getLogger("dlm.settings")
+
+DEBUG = env_bool("DLM_DEBUG", True)
+
+# --- keys -----------------------------------------------------------------------------------
+SECRET_KEY = env_str("DLM_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DLM_SECRET_KEY must be set when DLM_DEBUG is off")
+    SECRET_KEY = local_secret_file(VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _field_encryption_keys() -> list[bytes]:
+    raw = env_list("DLM_FIELD_ENCRYPTION_KEYS", [])
+    if not raw:
+        if not DEBUG:
+            raise ImproperlyConfigured(
+                "DLM_FIELD_ENCRYPTION_KEYS must be set when DLM_DEBUG is off "
+                "(comma-separated Fernet keys, newest first)"
+            )
+        path = VAR_DIR / "field_encryption_key"
+        if not path.exists():
+            log.warning("DLM_FIELD_ENCRYPTION_KEYS is not set: generating a local key in %s", path)
+        raw = [local_secret_file(path, lambda: Fernet.generate_key().decode())]
+    keys = []
+    for position, key in enumerate(raw, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            # Never echo the value: it is a secret.
+            raise ImproperlyConfigured(
+                f"DLM_FIELD_ENCRYPTION_KEYS: key #{position} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+        keys.append(key.encode())
+    return keys
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
+
+ALLOWED_HOSTS = env_list("DLM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+# --- database -------------------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL").strip()
+if _database_url:
+    try:
+        _db = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    except Exception as exc:  # dj-database-url raises several types for a malformed URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from None
+    if _db.get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL")
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "dlm.sqlite3")}
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- applications ---------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "dlm",
+    "catalogue",
+    "migrations_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The contract's paths have no trailing slash; a trailing slash is redirected by dlm.urls.
+APPEND_SLASH = False
+ROOT_URLCONF = "dlm.urls"
+WSGI_APPLICATION = "dlm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve static files straight from the apps when collectstatic has not been run (laptop use).
+WHITENOISE_USE_FINDERS = True
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dlm.authentication.BearerTokenAuthentication",
+        "dlm.authentication.TrustedNetworkAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "dlm.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+API_TOKEN_TTL = timedelta(days=env_int("DLM_API_TOKEN_TTL_DAYS", 30, minimum=1))
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": API_TOKEN_TTL,
+}
+
+# Client address ranges whose requests without a token act as a named account (ska-dlm-client).
+TRUSTED_NETWORKS = env_trusted_networks("DLM_TRUSTED_NETWORKS")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DLM: Data Lifecycle Manager REST API",
+    "DESCRIPTION": (
+        "A catalogue of data items and of every copy of them across storages, compatible with the "
+        "SKA Data Lifecycle Manager (ska-dlm) REST API. Scalar parameters travel in the query string; "
+        "an operation's JSON body, where it has one, is the raw object."
+    ),
+    "VERSION": "2.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+}
+
+# --- catalogue behaviour --------------------------------------------------------------------
+# Upstream caps every query at 1000 rows; ``limit`` may ask for fewer, never more.
+DLM_QUERY_LIMIT = env_int("DLM_QUERY_LIMIT", 1000, minimum=1)
+DLM_UID_EXPIRATION = timedelta(hours=env_int("DLM_UID_EXPIRATION_HOURS", 24, minimum=0))
+
+
+def _oid_expiration() -> datetime:
+    raw = env_str("DLM_OID_EXPIRATION", "2099-12-31T23:59:59").strip()
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"DLM_OID_EXPIRATION must be an ISO timestamp, got {raw!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+DLM_OID_EXPIRATION = _oid_expiration()
+
+SSH_PUBLIC_KEY_PATH = env_path("SSH_PUBLIC_KEY_PATH")
+LOCATION_CONFIG = env_path("LOCATION_CONFIG")
+STORAGE_CONFIG = env_path("STORAGE_CONFIG")
+
+# --- jobs -----------------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "dlm",
+    "orm": "default",
+    "workers": env_int("DLM_WORKERS", 2, minimum=1),
+    "timeout": env_int("DLM_TASK_TIMEOUT", 3600, minimum=1),
+    "retry": env_int("DLM_TASK_TIMEOUT", 3600, minimum=1) + 60,
+    "max_attempts": 1,
+    "ack_failures": False,
+    "poll": 0.5,
+    "catch_up": False,
+    "label": "Jobs",
+}
+
+# --- auth pages -----------------------------------------------------------------------------
+LOGIN_URL = "/admin/login/"
+
+# --- logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_str("DLM_LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"DLM_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("DLM_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,0 +1,47 @@
+"""DLM's URLs: the ska-dlm contract paths at the root, plus admin, docs and the OpenAPI document."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import Resolver404, path, re_path, resolve
+
+import catalogue.api.views  # noqa: F401  (registers the catalogue operations)
+import dlm.api  # noqa: F401  (registers the heartbeat)
+from dlm.api import OpenApiDocument, SwaggerDocs
+from dlm.contract import REGISTRY, urlpatterns_for
+
+
+def strip_trailing_slash(request: HttpRequest, route: str) -> HttpResponse:
+    """A known path written with a trailing slash: 307 to the path without it, as upstream."""
+    target = "/" + route.rstrip("/")
+    try:
+        resolve(target)
+    except Resolver404:
+        return not_found(request)
+    query = request.META.get("QUERY_STRING", "")
+    response = HttpResponseRedirect(target + (f"?{query}" if query else ""))
+    response.status_code = 307
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return JsonResponse({"detail": "Not Found"}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("Internal Server Error", status=500, content_type="text/plain; charset=utf-8")
+
+
+handler404 = not_found
+handler500 = server_error
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("openapi.json", OpenApiDocument.as_view(), name="openapi"),
+    path("docs", SwaggerDocs.as_view(), name="docs"),
+    *urlpatterns_for(REGISTRY),
+    re_path(r"^(?P<route>(?!admin/|static/).+/)$", strip_trailing_slash),
+    # Unknown paths answer the contract's JSON 404, in debug mode too.
+    re_path(r"^(?!admin/|static/)", not_found),
+]
