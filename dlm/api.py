@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
@@ -15,16 +16,19 @@ def heartbeat(request) -> str:
     return "ACK"
 
 
+class OpenApiJson(OpenApiJsonRenderer):
+    media_type = "application/json"
+
+
 class OpenApiDocument(SpectacularAPIView):
-    """``/openapi.json``: the OpenAPI 3 document, always as JSON."""
+    """``/openapi.json``: the OpenAPI 3 document, always as ``application/json``."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    renderer_classes = [OpenApiJson]
 
     @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
-        request.GET = request.GET.copy()
-        request.GET["format"] = "json"
         return super().get(request, *args, **kwargs)
 
 

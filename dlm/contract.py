@@ -52,6 +52,8 @@ class Param:
             return self.default
         match self.kind:
             case "str":
+                if "\x00" in raw:  # no database text column can hold it (PostgreSQL: a 500)
+                    raise p.ParamError("string_type", "Input should not contain NUL characters")
                 return raw
             case "int":
                 return p.parse_int(raw)
@@ -179,7 +181,7 @@ def parse_body(request: Request, body: Body) -> dict[str, Any] | None:
         )
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         position = getattr(exc, "pos", 0)
         raise RequestValidationError(
             [
@@ -198,7 +200,35 @@ def parse_body(request: Request, body: Body) -> dict[str, Any] | None:
         raise RequestValidationError(
             [validation_error("dict_type", ["body"], "Input should be a valid dictionary", value)]
         )
+    problem = _body_problem(value)
+    if problem is not None:
+        raise RequestValidationError([validation_error(*problem, None)])
     return value
+
+
+MAX_BODY_DEPTH = 100
+
+
+def _body_problem(value: Any) -> tuple[str, list[Any], str] | None:
+    """``(type, loc, msg)`` of a body no layer below can take, else None: a key or string holding
+    a NUL character (PostgreSQL and rclone refuse it), or nesting deeper than ``MAX_BODY_DEPTH``
+    (the recursive code that stores and renders JSON would fail). Iterative on purpose."""
+    pending: list[tuple[Any, list[Any]]] = [(value, ["body"])]
+    while pending:
+        node, where = pending.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return ("string_type", where, "Input should not contain NUL characters")
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if len(where) > MAX_BODY_DEPTH:
+            return ("json_invalid", where[:2], f"JSON nested more than {MAX_BODY_DEPTH} levels deep")
+        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(key, str) and "\x00" in key:
+                return ("string_type", [*where, key], "Input should not contain NUL characters")
+            pending.append((item, [*where, key]))
+    return None
 
 
 def _parse_all(request: Request, op: Operation) -> dict[str, Any]:
@@ -282,3 +312,13 @@ def urlpatterns_for(operations: list[Operation]) -> list:
         op = ops[0]
         patterns.append(url_path(route.lstrip("/"), build_view(op).as_view(), name=op.operation_id))
     return patterns
+
+
+def mark_required_bodies(result: dict, generator, request, public) -> dict:
+    """drf-spectacular hook: a raw JSON body that an operation requires is ``required`` in the schema."""
+    for op in REGISTRY:
+        if op.body is not None and op.body.required:
+            schema_op = result["paths"].get(op.path, {}).get(op.method.lower())
+            if schema_op and "requestBody" in schema_op:
+                schema_op["requestBody"]["required"] = True
+    return result

@@ -111,7 +111,12 @@ def parse_datetime(raw: str) -> datetime:
     if hours > 23 or minutes > 59:
         raise ParamError("datetime_parsing", "Input should be a valid datetime, invalid timezone offset")
     offset = timedelta(hours=hours, minutes=minutes) * sign
-    return result.replace(tzinfo=dt_timezone(offset))
+    result = result.replace(tzinfo=dt_timezone(offset))
+    try:
+        result.astimezone(UTC)  # stored as UTC: 9999-12-31T23:00-05:00 has no UTC form (was a 500)
+    except OverflowError:
+        raise ParamError("datetime_parsing", "Input should be a valid datetime, out of range in UTC") from None
+    return result
 
 
 _ISO_DURATION = re.compile(

@@ -1,0 +1,142 @@
+"""API tokens and the trusted-network account."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from knox.models import AuthToken
+
+from catalogue.models import DataItem
+from dlm.roles import Role
+from dlm.tokens import account_ensure, api_token_create
+from tests.conftest import Api
+
+pytestmark = pytest.mark.django_db
+
+
+def test_request_without_token_is_401_with_bearer_challenge(anon_api):
+    response = anon_api.get("/storage/query_storage")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert "detail" in response.json()
+
+
+def test_valid_token_is_accepted(viewer_api):
+    assert viewer_api.get("/storage/query_storage").status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Bearer not-a-token", "Token abc", "Bearer", "Bearer a b"])
+def test_bad_authorization_header_is_401(header):
+    response = Client().get("/storage/query_storage", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_expired_token_is_401():
+    user = account_ensure(username="old", role=Role.VIEWER)
+    row, token = api_token_create(user=user, ttl=timedelta(days=1))
+    AuthToken.objects.filter(pk=row.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert Api(Client(), token).get("/storage/query_storage").status_code == 401
+
+
+def test_revoked_token_is_401_and_other_tokens_of_the_user_still_work():
+    user = account_ensure(username="two-tokens", role=Role.VIEWER)
+    row, revoked = api_token_create(user=user)
+    _, kept = api_token_create(user=user)
+    row.delete()
+    assert Api(Client(), revoked).get("/storage/query_storage").status_code == 401
+    assert Api(Client(), kept).get("/storage/query_storage").status_code == 200
+
+
+def test_inactive_account_token_is_401():
+    user = account_ensure(username="gone", role=Role.ADMIN)
+    _, token = api_token_create(user=user)
+    user.is_active = False
+    user.save()
+    assert Api(Client(), token).get("/storage/query_storage").status_code == 401
+
+
+def test_tokens_are_stored_hashed():
+    user = account_ensure(username="hashed", role=Role.VIEWER)
+    _, token = api_token_create(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM knox_authtoken")
+        raw = repr(cursor.fetchall())
+    assert token not in raw
+    assert token[15:] not in raw  # beyond the lookup prefix nothing of the token is stored
+
+
+def test_create_api_token_prints_a_working_token_last(capsys):
+    call_command("create_api_token", "script-user", "--role", "operator")
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    api = Api(Client(), token)
+    response = api.post("/ingest/init_data_item", {"item_name": "made-by-script"})
+    assert response.status_code == 200
+    assert DataItem.objects.get(uid=response.json()).item_owner == "script-user"
+    assert api.post("/storage/init_location", {"location_name": "x", "location_type": "local-dev"}).status_code == 403
+
+
+def test_create_api_token_role_replaces_the_previous_role(capsys):
+    call_command("create_api_token", "demoted", "--role", "admin")
+    call_command("create_api_token", "demoted", "--role", "viewer")
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert Api(Client(), token).post("/ingest/init_data_item", {"item_name": "x"}).status_code == 403
+
+
+# --- trusted networks -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def trusted(settings):
+    account_ensure(username="svc-dlm-client", role=Role.OPERATOR)
+    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client")]
+
+
+def test_trusted_network_without_token_acts_as_its_account(trusted):
+    response = Client().post(
+        "/ingest/init_data_item?item_name=from-client", content_type="application/json", REMOTE_ADDR="10.1.2.3"
+    )
+    assert response.status_code == 200
+    assert DataItem.objects.get(uid=response.json()).item_owner == "svc-dlm-client"
+
+
+def test_other_addresses_without_token_are_401(trusted):
+    response = Client().post("/ingest/init_data_item?item_name=x", REMOTE_ADDR="192.0.2.7")
+    assert response.status_code == 401
+    assert not DataItem.objects.exists()
+
+
+def test_forwarded_for_header_does_not_make_a_trusted_client(trusted):
+    response = Client().get("/storage/query_storage", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="10.1.2.3")
+    assert response.status_code == 401
+
+
+def test_bad_token_from_a_trusted_network_is_still_401(trusted):
+    response = Client().get("/storage/query_storage", REMOTE_ADDR="10.1.2.3", HTTP_AUTHORIZATION="Bearer nope")
+    assert response.status_code == 401
+
+
+def test_trusted_account_keeps_its_role_limits(trusted):
+    response = Client().post("/storage/init_location?location_name=x&location_type=local-dev", REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 403
+    assert "admin" in response.json()["detail"]
+
+
+def test_trusted_network_naming_a_missing_account_is_401(settings):
+    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "nobody")]
+    assert Client().get("/storage/query_storage", REMOTE_ADDR="10.1.2.3").status_code == 401
+
+
+def test_no_trusted_networks_by_default(settings):
+    from dlm.env import env_trusted_networks
+
+    assert env_trusted_networks("DLM_TRUSTED_NETWORKS_UNSET_FOR_TEST") == []
+    account_ensure(username="svc-dlm-client", role=Role.OPERATOR)
+    settings.TRUSTED_NETWORKS = []
+    assert Client().get("/storage/query_storage", REMOTE_ADDR="127.0.0.1").status_code == 401
