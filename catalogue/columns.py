@@ -16,10 +16,11 @@ from django.db import models
 from dlm import params as p
 from dlm.errors import RequestValidationError, validation_error
 
+# Subclasses before IntegerField (both are subclasses of it): the first isinstance match wins.
 _INT_RANGES = {
     models.SmallIntegerField: (-(2**15), 2**15 - 1),
-    models.IntegerField: (-(2**31), 2**31 - 1),
     models.BigIntegerField: (-(2**63), 2**63 - 1),
+    models.IntegerField: (-(2**31), 2**31 - 1),
 }
 
 

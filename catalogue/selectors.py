@@ -18,18 +18,25 @@ from django.utils import timezone
 from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
+from dlm.contract import json_problem
 from dlm.errors import InvalidQueryParameters, RequestValidationError, validation_error
 from dlm.secrets import mask_secrets
 
+MAX_OFFSET = 2**62  # well within the database's 64-bit OFFSET
 
-def page(queryset: QuerySet, *, limit: int | None = None, offset: int = 0) -> QuerySet:
-    """One page of an ordered queryset, never longer than the configured cap."""
+
+def page(queryset: QuerySet, *, limit: int | None = None, offset: int = 0, offset_name: str = "offset") -> QuerySet:
+    """One page of an ordered queryset, never longer than the configured cap.
+
+    ``offset_name`` is the query parameter that carried ``offset``, for the error."""
     cap = settings.DLM_QUERY_LIMIT
     errors = []
     if limit is not None and not 1 <= limit <= cap:
         errors.append(validation_error("less_than_equal", ["query", "limit"], f"limit must be 1 to {cap}", limit))
-    if offset < 0:
-        errors.append(validation_error("greater_than_equal", ["query", "offset"], "offset must be 0 or more", offset))
+    if not 0 <= offset <= MAX_OFFSET:
+        kind = "greater_than_equal" if offset < 0 else "less_than_equal"
+        msg = f"{offset_name} must be 0 to {MAX_OFFSET}"
+        errors.append(validation_error(kind, ["query", offset_name], msg, offset))
     if errors:
         raise RequestValidationError(errors)
     size = limit or cap
@@ -87,7 +94,7 @@ def json_object(name: str, raw: str) -> dict[str, Any]:
     """A query parameter that must hold a JSON object."""
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise RequestValidationError(
             [validation_error("json_invalid", ["query", name], f"Invalid JSON: {exc}", raw)]
         ) from None
@@ -95,12 +102,22 @@ def json_object(name: str, raw: str) -> dict[str, Any]:
         raise RequestValidationError(
             [validation_error("dict_type", ["query", name], f"{name} must be a JSON object", raw)]
         )
+    problem = json_problem(value)  # the checks a JSON body gets: NUL characters, nesting depth
+    if problem is not None:
+        kind, loc, msg = problem
+        raise RequestValidationError([validation_error(kind, ["query", name, *loc[1:]], msg, None)])
     return value
 
 
 def data_item_params(raw: str) -> dict[str, Any]:
     """The ``params`` filter of ``query_data_item``: a JSON object of column equalities."""
-    return clean_columns(DataItem, json_object("params", raw), loc="params")
+    try:
+        return clean_columns(DataItem, json_object("params", raw), loc="params")
+    except RequestValidationError as exc:
+        for entry in exc.errors:  # a query parameter: loc starts with "query", as for the others
+            if entry["loc"][0] == "params":
+                entry["loc"] = ["query", *entry["loc"]]
+        raise
 
 
 def data_item_query(
@@ -116,7 +133,9 @@ def data_item_query(
     if storage_id:
         items = items.filter(storage_id=storage_id)
     if params:
-        items = items.filter(**params)
+        # null means SQL NULL for every column (on a JSON column, "= None" would look for JSON null).
+        nulls = {f"{key}__isnull": True for key, value in params.items() if value is None}
+        items = items.filter(**{key: value for key, value in params.items() if value is not None}, **nulls)
     return items
 
 
@@ -147,7 +166,11 @@ def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid:
 
 def data_item_expired(*, offset: timedelta | None = None, now: datetime | None = None) -> QuerySet:
     """READY copies whose ``uid_expiration`` is before now (+ ``offset``)."""
-    limit = (now or timezone.now()) + (offset or timedelta(0))
+    try:
+        limit = (now or timezone.now()) + (offset or timedelta(0))
+    except OverflowError:
+        msg = "now + offset is outside the date range"
+        raise RequestValidationError([validation_error("value_error", ["query", "offset"], msg, str(offset))]) from None
     return DataItem.objects.filter(item_state=ItemState.READY, uid_expiration__lt=limit)
 
 

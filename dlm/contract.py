@@ -200,7 +200,7 @@ def parse_body(request: Request, body: Body) -> dict[str, Any] | None:
         raise RequestValidationError(
             [validation_error("dict_type", ["body"], "Input should be a valid dictionary", value)]
         )
-    problem = _body_problem(value)
+    problem = json_problem(value)
     if problem is not None:
         raise RequestValidationError([validation_error(*problem, None)])
     return value
@@ -209,7 +209,7 @@ def parse_body(request: Request, body: Body) -> dict[str, Any] | None:
 MAX_BODY_DEPTH = 100
 
 
-def _body_problem(value: Any) -> tuple[str, list[Any], str] | None:
+def json_problem(value: Any) -> tuple[str, list[Any], str] | None:
     """``(type, loc, msg)`` of a body no layer below can take, else None: a key or string holding
     a NUL character (PostgreSQL and rclone refuse it), or nesting deeper than ``MAX_BODY_DEPTH``
     (the recursive code that stores and renders JSON would fail). Iterative on purpose."""

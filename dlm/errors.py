@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import HttpResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -94,6 +94,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Htt
             {"exec": "DatabaseOperationError", "message": f"Database conflict: {first_line}"},
             status=409,
         )
+    if isinstance(exc, DataError):
+        # A value the database cannot store (too long, out of range) that no check caught first.
+        first_line = str(exc).splitlines()[0] if str(exc) else "invalid value"
+        return Response({"exec": "InvalidQueryParameters", "message": f"Value not accepted: {first_line}"}, status=422)
     for cls, text in _ROUTING_TEXT.items():
         if isinstance(exc, cls):
             return Response({"detail": text}, status=exc.status_code)

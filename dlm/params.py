@@ -128,6 +128,15 @@ _CLOCK = re.compile(
 )
 
 
+def _delta(**parts: float) -> timedelta:
+    try:
+        return timedelta(**parts)
+    except OverflowError:
+        raise ParamError(
+            "time_delta_parsing", "Input should be a valid timedelta, durations may not exceed 999,999,999 days"
+        ) from None
+
+
 def parse_timedelta(raw: str) -> timedelta:
     """An ISO-8601 duration (``P1D``, ``-PT1H``), ``HH:MM[:SS]`` or Python's ``1 day, 0:00:00``.
 
@@ -136,7 +145,7 @@ def parse_timedelta(raw: str) -> timedelta:
     match = _ISO_DURATION.match(value)
     if match and value not in ("P", "-P", "+P") and not value.endswith("T"):
         parts = {key: float(val) for key, val in match.groupdict().items() if val and key != "sign"}
-        delta = timedelta(
+        delta = _delta(
             weeks=parts.get("w", 0),
             days=parts.get("d", 0),
             hours=parts.get("h", 0),
@@ -147,7 +156,7 @@ def parse_timedelta(raw: str) -> timedelta:
     match = _CLOCK.match(value)
     if match:
         parts = match.groupdict()
-        delta = timedelta(
+        delta = _delta(
             days=int(parts["d"] or 0),
             hours=int(parts["h"]),
             minutes=int(parts["m"]),

@@ -31,12 +31,21 @@ def _load(path: Path, what: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _entry_error(what: str, index: int, exc: Exception) -> BootstrapError:
+def _entry_error(what: str, index: int, entry: dict[str, Any], exc: Exception) -> BootstrapError:
     if isinstance(exc, RequestValidationError):
         reason = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors)
     else:
         reason = str(exc)
-    return BootstrapError(f"{what} entry #{index}: {reason}")
+    return BootstrapError(f"{what} entry #{index} (name {entry.get('name')!r}): {reason}")
+
+
+def _check_types(entry: dict[str, Any], text_keys: tuple[str, ...]) -> None:
+    """Text where text is meant, an object for ``config``: nothing is stored stringified."""
+    for key in text_keys:
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise BootstrapError(f"{key} must be a string, not {entry[key]!r}")
+    if entry.get("config") is not None and not isinstance(entry["config"], dict):
+        raise BootstrapError(f"config must be an rclone remote object, not {entry['config']!r}")
 
 
 @transaction.atomic
@@ -47,9 +56,10 @@ def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None
     """
     created = {"locations": 0, "storages": 0, "configs": 0}
     for index, entry in enumerate(_load(location_file, "LOCATION_CONFIG") if location_file else []):
-        if Location.objects.filter(location_name=entry.get("name")).exists():
-            continue
         try:
+            _check_types(entry, ("name", "type", "country", "city", "facility"))
+            if Location.objects.filter(location_name=entry.get("name")).exists():
+                continue
             location_create(
                 location_name=entry.get("name") or "",
                 location_type=entry.get("type") or "",
@@ -57,11 +67,12 @@ def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None
                 location_city=entry.get("city") or "",
                 location_facility=entry.get("facility") or "",
             )
-        except (DataLifecycleError, RequestValidationError) as exc:
-            raise _entry_error("LOCATION_CONFIG", index, exc) from None
+        except (DataLifecycleError, RequestValidationError, BootstrapError) as exc:
+            raise _entry_error("LOCATION_CONFIG", index, entry, exc) from None
         created["locations"] += 1
     for index, entry in enumerate(_load(storage_file, "STORAGE_CONFIG") if storage_file else []):
         try:
+            _check_types(entry, ("name", "location", "storage_type", "interface", "root_directory", "storage_phase"))
             storage = Storage.objects.filter(storage_name=entry.get("name")).first()
             if storage is None:
                 location = Location.objects.filter(location_name=entry.get("location")).first()
@@ -80,5 +91,5 @@ def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None
                 storage_config_create(config=entry["config"], storage_id=storage.storage_id)
                 created["configs"] += 1
         except (DataLifecycleError, RequestValidationError, BootstrapError) as exc:
-            raise _entry_error("STORAGE_CONFIG", index, exc) from None
+            raise _entry_error("STORAGE_CONFIG", index, entry, exc) from None
     return created

@@ -78,7 +78,8 @@ def data_item_init(
     With ``item_name`` the body is ignored (as upstream). ``item_owner`` is always the caller.
     """
     if item_name:
-        return data_item_insert(fields={"item_name": item_name, "uid_phase": uid_phase, "item_owner": owner})
+        name = clean_columns(DataItem, {"item_name": item_name}, loc="query")  # its length, as for a body
+        return data_item_insert(fields={**name, "uid_phase": uid_phase, "item_owner": owner})
     if not json_data:
         raise InvalidQueryParameters("Either item_name or json_data is required")
     fields = clean_columns(DataItem, json_data, read_only=SERVER_COLUMNS)

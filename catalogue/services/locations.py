@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from catalogue.columns import validate_instance
 from catalogue.models import Location, LocationFacility
 from dlm.errors import DatabaseOperationError, InvalidQueryParameters, ValueAlreadyInDB
 
@@ -34,6 +35,7 @@ def location_create(
         location_city=location_city or None,
         location_facility_id=location_facility or None,
     )
+    validate_instance(location)  # lengths: PostgreSQL would refuse an over-long name with a 500
     try:
         with transaction.atomic():
             location.save(force_insert=True)

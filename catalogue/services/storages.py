@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -121,6 +122,14 @@ def rclone_config_clean(config: dict[str, Any]) -> dict[str, Any]:
                 "dict_type", ["body", "parameters"], "Input should be a valid dictionary", config["parameters"]
             )
         )
+    parameters = config.get("parameters")
+    for key in parameters if isinstance(parameters, dict) else ():
+        if not re.fullmatch(r"[A-Za-z0-9_]+", key):  # rclone reads each option from an env variable
+            errors.append(
+                validation_error(
+                    "value_error", ["body", "parameters", key], "An rclone option name is letters, digits and _", key
+                )
+            )
     if "root_path" in config and not isinstance(config["root_path"], str):
         errors.append(validation_error("string_type", ["body", "root_path"], "Input should be a valid string", None))
     if errors:

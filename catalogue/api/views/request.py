@@ -39,6 +39,15 @@ def _timestamp(name: str, raw: str):
         raise RequestValidationError([validation_error(exc.kind, ["query", name], exc.msg, raw)]) from None
 
 
+def _fits(name: str, value: str, column: str) -> str:
+    """A query value for a data_item text column, refused if too long (PostgreSQL: a 500)."""
+    limit = DataItem._meta.get_field(column).max_length
+    if limit is not None and len(value) > limit:
+        msg = f"String should have at most {limit} characters"
+        raise RequestValidationError([validation_error("string_too_long", ["query", name], msg, value)])
+    return value
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
@@ -58,7 +67,7 @@ def _timestamp(name: str, raw: str):
 def query_expired(request, *, offset, limit, skip) -> list[dict]:
     """READY copies whose uid_expiration is before now + offset."""
     found = selectors.data_item_expired(offset=offset)
-    return rows(selectors.page(found, limit=limit, offset=skip), EXPIRED_COLUMNS)
+    return rows(selectors.page(found, limit=limit, offset=skip, offset_name="skip"), EXPIRED_COLUMNS)
 
 
 @operation(
@@ -187,7 +196,7 @@ def update_data_item(request, *, item_name, oid, uid, post_data) -> dict:
 )
 def set_uri(request, *, uid, uri, storage_id) -> dict:
     """Set where a copy is: its uri and storage."""
-    return _row(services.data_item_set(uid=uid, fields={"uri": uri, "storage_id": storage_id}))
+    return _row(services.data_item_set(uid=uid, fields={"uri": _fits("uri", uri, "uri"), "storage_id": storage_id}))
 
 
 @operation(
@@ -258,7 +267,7 @@ def set_uid_expiration(request, *, uid, expiration) -> dict:
 )
 def set_user(request, *, oid, uid, user) -> dict:
     """Set item_owner of a copy (uid) or of every copy of an object (oid)."""
-    return _row(services.data_item_set(uid=uid, oid=oid, fields={"item_owner": user}))
+    return _row(services.data_item_set(uid=uid, oid=oid, fields={"item_owner": _fits("user", user, "item_owner")}))
 
 
 @operation(
@@ -272,7 +281,7 @@ def set_user(request, *, oid, uid, user) -> dict:
 )
 def set_group(request, *, oid, uid, group) -> dict:
     """Set item_group of a copy (uid) or of every copy of an object (oid)."""
-    return _row(services.data_item_set(uid=uid, oid=oid, fields={"item_group": group}))
+    return _row(services.data_item_set(uid=uid, oid=oid, fields={"item_group": _fits("group", group, "item_group")}))
 
 
 @operation(

@@ -19,7 +19,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, locations: Path | None, storages: Path | None, **options) -> None:
         try:
-            created = catalogue_bootstrap(location_file=locations, storage_file=storages)
+            # call_command(locations="...") passes text: argparse's type=Path only sees the command line.
+            created = catalogue_bootstrap(
+                location_file=Path(locations) if locations else None,
+                storage_file=Path(storages) if storages else None,
+            )
         except BootstrapError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
