@@ -160,8 +160,8 @@ class DataItem(models.Model):
     uid_phase = models.CharField(max_length=8, choices=PhaseType.choices, null=True, blank=True, default=PhaseType.GAS)
     oid_phase = models.CharField(max_length=8, choices=PhaseType.choices, null=True, blank=True, default=PhaseType.GAS)
     item_state = models.CharField(
-        max_length=16, choices=ItemState.choices, null=True, blank=True, default=ItemState.INITIALISED, db_index=True
-    )
+        max_length=16, choices=ItemState.choices, null=True, blank=True, default=ItemState.INITIALISED
+    )  # indexed by (item_state, uid_expiration) below
     target_phase = models.CharField(
         max_length=8, choices=PhaseType.choices, null=True, blank=True, default=PhaseType.SOLID
     )

@@ -153,7 +153,10 @@ def data_item_exists(
 def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid: uuid.UUID | None = None) -> QuerySet:
     """READY copies, as upstream finds them: an existence check by uid > oid > item_name, then the
     copies by item_name > oid > uid."""
-    if not data_item_exists(item_name=item_name, oid=oid, uid=uid, ready=True):
+    _require_identifier(uid, oid, item_name)
+    # With one identifier both steps select the same rows: skip the existence check.
+    several = sum(1 for value in (item_name, oid, uid) if value) > 1
+    if several and not data_item_exists(item_name=item_name, oid=oid, uid=uid, ready=True):
         return DataItem.objects.none()
     if item_name:
         copies = DataItem.objects.filter(item_name=item_name)

@@ -8,17 +8,44 @@
 
 from __future__ import annotations
 
+import binascii
+import copy
 import ipaddress
 import logging
+import time
+from hmac import compare_digest
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from knox.settings import CONSTANTS
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from dlm.roles import remember_role, role_subquery
+
 log = logging.getLogger("dlm.auth")
+
+
+# digest -> (remembered until, token row with its user, role name); per process, bounded.
+_TOKENS: dict[str, tuple[float, AuthToken, str | None]] = {}
+_TOKENS_MAX = 10_000
+
+
+def _remembered(digest: str) -> tuple[AuthToken, str | None] | None:
+    entry = _TOKENS.get(digest)
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    return entry[1], entry[2]
+
+
+def forget_tokens(**kwargs) -> None:
+    """Forget every remembered token (connected to token, account and role changes)."""
+    _TOKENS.clear()
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -26,6 +53,12 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     Any other scheme, or a malformed header, is refused rather than ignored: a client that sent
     credentials must learn that they were not accepted.
+
+    One query finds the token, its account and the account's role. A worker then remembers a
+    valid token for ``DLM_AUTH_CACHE_SECONDS`` (default 10 s), so that a burst of calls by one
+    script costs no authentication query. Revoking a token, deactivating an account or changing
+    its roles clears this process's memory at once; other processes notice within that time.
+    An expired token is refused, and deleted when it is next presented.
     """
 
     def authenticate(self, request):
@@ -35,6 +68,41 @@ class BearerTokenAuthentication(TokenAuthentication):
         if header[0].lower() != b"bearer":
             raise exceptions.AuthenticationFailed("Authorization header must use the Bearer scheme.")
         return super().authenticate(request)
+
+    def authenticate_credentials(self, token: bytes):
+        try:
+            text = token.decode()
+            digest = hash_token(text)
+        except (UnicodeDecodeError, TypeError, binascii.Error):
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        found = _remembered(digest) or self._look_up(text, digest)
+        row, role = found
+        if row.expiry is not None and row.expiry < timezone.now():
+            forget_tokens()
+            row.delete()
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        user = copy.copy(row.user)  # a request may annotate its user: never share one between requests
+        remember_role(user, role)
+        return (user, row)
+
+    @staticmethod
+    def _look_up(text: str, digest: str) -> tuple[AuthToken, str | None]:
+        candidates = (
+            AuthToken.objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH])
+            .select_related("user")
+            .annotate(dlm_role=role_subquery("user_id"))
+        )
+        for row in candidates:
+            if compare_digest(digest, row.digest):
+                if not row.user.is_active:
+                    raise exceptions.AuthenticationFailed("User inactive or deleted.")
+                ttl = settings.DLM_AUTH_CACHE_SECONDS
+                if ttl > 0:
+                    if len(_TOKENS) >= _TOKENS_MAX:
+                        _TOKENS.clear()
+                    _TOKENS[digest] = (time.monotonic() + ttl, row, row.dlm_role)
+                return row, row.dlm_role
+        raise exceptions.AuthenticationFailed("Invalid token.")
 
     def authenticate_header(self, request) -> str:
         return "Bearer"
@@ -52,10 +120,12 @@ class TrustedNetworkAuthentication(BaseAuthentication):
             return None
         for network, username in settings.TRUSTED_NETWORKS:
             if address in network:
-                user = get_user_model().objects.filter(username=username, is_active=True).first()
+                accounts = get_user_model().objects.filter(username=username, is_active=True)
+                user = accounts.annotate(dlm_role=role_subquery("pk")).first()
                 if user is None:
                     log.warning("DLM_TRUSTED_NETWORKS names account %r, which does not exist", username)
                     return None
+                remember_role(user, user.dlm_role)
                 return (user, None)
         return None
 

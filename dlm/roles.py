@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Group
 from django.db import models
+from django.db.models import Case, OuterRef, Subquery, Value, When
 from rest_framework.permissions import BasePermission
 
 
@@ -13,6 +15,18 @@ class Role(models.TextChoices):
 
 
 _RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
+
+
+def role_subquery(user_ref: str) -> Subquery:
+    """An annotation: the name of the highest role group of the account ``user_ref`` points at."""
+    rank = Case(*(When(name=role.value, then=Value(n)) for role, n in _RANK.items()), default=Value(0))
+    groups = Group.objects.filter(user=OuterRef(user_ref), name__in=Role.values).annotate(rank=rank)
+    return Subquery(groups.order_by("-rank").values("name")[:1])
+
+
+def remember_role(user, role_name: str | None) -> None:
+    """Record the role found with the account (by ``role_subquery``), sparing a query later."""
+    user._dlm_role = Role.ADMIN if user.is_superuser else (Role(role_name) if role_name else None)
 
 
 def user_role(user) -> Role | None:

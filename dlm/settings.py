@@ -76,7 +76,7 @@ ALLOWED_HOSTS = env_list("DLM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"
 _database_url = env_str("DATABASE_URL").strip()
 if _database_url:
     try:
-        _db = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+        _db = dj_database_url.parse(_database_url, conn_max_age=60)
     except Exception as exc:  # dj-database-url raises several types for a malformed URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from None
     if _db.get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
@@ -175,6 +175,8 @@ REST_FRAMEWORK = {
 }
 
 API_TOKEN_TTL = timedelta(days=env_int("DLM_API_TOKEN_TTL_DAYS", 30, minimum=1))
+# How long a worker remembers a valid API token (0: look it up on every request).
+DLM_AUTH_CACHE_SECONDS = env_int("DLM_AUTH_CACHE_SECONDS", 10, minimum=0)
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_TTL": API_TOKEN_TTL,

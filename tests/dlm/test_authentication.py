@@ -140,3 +140,43 @@ def test_no_trusted_networks_by_default(settings):
     account_ensure(username="svc-dlm-client", role=Role.OPERATOR)
     settings.TRUSTED_NETWORKS = []
     assert Client().get("/storage/query_storage", REMOTE_ADDR="127.0.0.1").status_code == 401
+
+
+def test_a_used_token_is_refused_at_once_after_revocation():
+    user = account_ensure(username="remembered", role=Role.VIEWER)
+    row, token = api_token_create(user=user)
+    api = Api(Client(), token)
+    assert api.get("/storage/query_storage").status_code == 200  # now remembered by this process
+    row.delete()
+    assert api.get("/storage/query_storage").status_code == 401
+
+
+def test_a_role_change_applies_at_once_to_a_used_token():
+    user = account_ensure(username="promoted", role=Role.VIEWER)
+    api = Api(Client(), api_token_create(user=user)[1])
+    assert api.post("/ingest/init_data_item", {"item_name": "x"}).status_code == 403
+    account_ensure(username="promoted", role=Role.OPERATOR)
+    assert api.post("/ingest/init_data_item", {"item_name": "x"}).status_code == 200
+
+
+def test_deactivating_an_account_refuses_its_used_token_at_once():
+    user = account_ensure(username="leaver", role=Role.VIEWER)
+    api = Api(Client(), api_token_create(user=user)[1])
+    assert api.get("/storage/query_storage").status_code == 200
+    user.is_active = False
+    user.save()
+    assert api.get("/storage/query_storage").status_code == 401
+
+
+def test_a_used_token_that_expires_is_refused(settings):
+    user = account_ensure(username="short-lived", role=Role.VIEWER)
+    row, token = api_token_create(user=user)
+    api = Api(Client(), token)
+    assert api.get("/storage/query_storage").status_code == 200
+    from dlm.authentication import _TOKENS
+
+    for _, cached_row, _ in _TOKENS.values():  # the remembered row carries the expiry it was read with
+        if cached_row.pk == row.pk:
+            cached_row.expiry = timezone.now() - timedelta(seconds=1)
+    assert api.get("/storage/query_storage").status_code == 401
+    assert not AuthToken.objects.filter(pk=row.pk).exists()

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class DlmConfig(AppConfig):
+    name = "dlm"
+    verbose_name = "DLM"
+
+    def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+        from knox.models import AuthToken
+
+        from dlm.authentication import forget_tokens
+
+        user_model = get_user_model()
+        post_delete.connect(forget_tokens, sender=AuthToken, dispatch_uid="dlm-forget-token-delete")
+        post_save.connect(forget_tokens, sender=user_model, dispatch_uid="dlm-forget-token-user")
+        post_delete.connect(forget_tokens, sender=user_model, dispatch_uid="dlm-forget-token-user-delete")
+        m2m_changed.connect(forget_tokens, sender=user_model.groups.through, dispatch_uid="dlm-forget-token-roles")
