@@ -15,7 +15,10 @@ from dlm.tokens import account_ensure, api_token_create
 class Command(BaseCommand):
     help = "Ensure the local 'admin' superuser exists (password kept in var/) and print a new API token."
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the server will answer.")
+
+    def handle(self, *args, url: str, **options) -> None:
         password = local_secret_file(settings.VAR_DIR / "admin_password", lambda: secrets.token_urlsafe(12))
         user = account_ensure(username="admin", role=Role.ADMIN)
         if not user.has_usable_password() or not user.is_superuser:
@@ -30,7 +33,7 @@ class Command(BaseCommand):
                     "DLM admin account: admin",
                     f"  password: {shown}  (generated into {settings.VAR_DIR / 'admin_password'})",
                     f"  API token: {token}",
-                    "  use it as: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/storage/query_storage",
+                    f"  use it as: curl -H 'Authorization: Bearer {token}' {url}/storage/query_storage",
                 ]
             )
         )
