@@ -18,7 +18,7 @@ from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, IsN
 from django.db.models.sql.where import AND, WhereNode
 
 _OPERATORS = {Exact: "=", LessThan: "<", LessThanOrEqual: "<=", GreaterThan: ">", GreaterThanOrEqual: ">="}
-_CACHE: dict[tuple, str] = {}
+_CACHE: dict[tuple, tuple[str, list]] = {}
 _CACHE_MAX = 512
 
 
@@ -43,9 +43,10 @@ def _conditions(where: WhereNode, model: type[models.Model], connection) -> tupl
     return shape, params
 
 
-def simple_sql(queryset: models.QuerySet, attrs: list[str]) -> tuple[str, list[Any]] | None:
-    """``(sql, params)`` selecting ``attrs`` (attribute names, the pk among them) for a simple
-    queryset, or None when the queryset is not simple."""
+def simple_sql(queryset: models.QuerySet, attrs: list[str]) -> tuple[str, list[Any], list] | None:
+    """``(sql, params, converters)`` selecting ``attrs`` (attribute names) for a simple queryset,
+    or None when the queryset is not simple. ``converters`` are, per column, Django's conversions
+    of the database's value (as the ORM would apply them)."""
     query = queryset.query
     model = queryset.model
     if (
@@ -69,27 +70,51 @@ def simple_sql(queryset: models.QuerySet, attrs: list[str]) -> tuple[str, list[A
     if not all(isinstance(name, str) and name.lstrip("-") in _attnames(model) for name in ordering):
         return None
     limited = query.high_mark is not None
-    key = (connection.alias, connection.vendor, model, tuple(attrs), tuple(shape), tuple(ordering), limited)
-    sql = _CACHE.get(key)
-    if sql is None:
-        sql = _build(model, connection, attrs, shape, ordering, limited)
+    if not limited and query.low_mark:
+        return None
+    key = (id(connection), model, tuple(attrs), tuple(shape), tuple(ordering), limited)
+    built = _CACHE.get(key)
+    if built is None:
+        built = _build(model, connection, attrs, shape, ordering, limited)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
-        _CACHE[key] = sql
+        _CACHE[key] = built
     if limited:
         params += [query.high_mark - query.low_mark, query.low_mark]
-    elif query.low_mark:
+    return built[0], params, built[1]
+
+
+def fetch(queryset: models.QuerySet, attrs: list[str]) -> list[tuple] | None:
+    """The values of ``attrs`` for each row of a simple queryset, converted as the ORM converts
+    them; None when the queryset is not simple (use the ORM)."""
+    statement = simple_sql(queryset, attrs)
+    if statement is None:
         return None
-    return sql, params
+    sql, params, converters = statement
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        records = cursor.fetchall()
+    if not any(funcs for funcs, _ in converters):
+        return records
+    converted = []
+    for record in records:
+        values = list(record)
+        for position, (funcs, expression) in enumerate(converters):
+            for func in funcs:
+                values[position] = func(values[position], expression, connection)
+        converted.append(tuple(values))
+    return converted
 
 
 def _attnames(model: type[models.Model]) -> dict[str, models.Field]:
     return {f.attname: f for f in model._meta.concrete_fields} | {f.name: f for f in model._meta.concrete_fields}
 
 
-def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: list[str], limited: bool) -> str:
+def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: list[str], limited: bool):
     quote = connection.ops.quote_name
     fields = _attnames(model)
+    table = model._meta.db_table
     select = ", ".join(quote(fields[attr].column) for attr in attrs)
     where = " AND ".join(
         f"{quote(column)} {op}" if op.startswith("IS") else f"{quote(column)} {op} %s" for column, op in shape
@@ -97,11 +122,22 @@ def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: li
     order = ", ".join(
         f"{quote(fields[name.lstrip('-')].column)}{' DESC' if name.startswith('-') else ''}" for name in ordering
     )
-    sql = f"SELECT {select} FROM {quote(model._meta.db_table)}"
+    sql = f"SELECT {select} FROM {quote(table)}"
     if where:
         sql += f" WHERE {where}"
     if order:
         sql += f" ORDER BY {order}"
     if limited:
         sql += " LIMIT %s OFFSET %s"
-    return sql
+    converters = []
+    for attr in attrs:
+        column = fields[attr].get_col(table)
+        funcs = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        converters.append((funcs, column))
+    return sql, converters
+
+
+def exists(queryset: models.QuerySet) -> bool:
+    """``queryset.exists()``, through the cached road when the queryset is simple."""
+    records = fetch(queryset[:1], [queryset.model._meta.pk.attname])
+    return queryset.exists() if records is None else bool(records)

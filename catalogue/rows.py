@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from catalogue.fastsql import simple_sql
+from catalogue.fastsql import fetch
 
 # (JSON key, ORM attribute) in upstream column order.
 LOCATION_COLUMNS = [
@@ -78,15 +78,14 @@ def json_value(value: Any) -> Any:
 def rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The queryset's rows as JSON objects with the given columns.
 
-    Simple querysets (all the API's lookups) run as cached SQL through ``raw()``, which still
-    applies Django's conversions of each column; the others through the ORM as usual.
+    Simple querysets (all the API's lookups) run as cached SQL with the ORM's conversions
+    (``catalogue.fastsql``); the others through the ORM as usual.
     """
-    attrs = [attr for _, attr in columns]
-    pk = queryset.model._meta.pk.attname
-    fast = simple_sql(queryset, attrs if pk in attrs else [pk, *attrs])
-    if fast is not None:
-        return [row_of(instance, columns) for instance in queryset.model.objects.db_manager(queryset.db).raw(*fast)]
-    return orm_rows(queryset, columns)
+    records = fetch(queryset, [attr for _, attr in columns])
+    if records is None:
+        return orm_rows(queryset, columns)
+    keys = [key for key, _ in columns]
+    return [{key: json_value(value) for key, value in zip(keys, record, strict=True)} for record in records]
 
 
 def orm_rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from catalogue import fastsql
 from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
@@ -147,7 +148,7 @@ def data_item_exists(
     items = _identified(uid=uid, oid=oid, item_name=item_name)
     if ready:
         items = items.filter(item_state=ItemState.READY)
-    return items.exists()
+    return fastsql.exists(items)
 
 
 def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid: uuid.UUID | None = None) -> QuerySet:

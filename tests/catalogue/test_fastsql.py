@@ -76,3 +76,12 @@ def test_other_querysets_take_the_orm_road(catalogue, build):
     queryset = build()
     assert simple_sql(queryset, ["uid"]) is None
     assert rows(queryset, DATA_ITEM_COLUMNS) == orm_rows(queryset, DATA_ITEM_COLUMNS)
+
+
+def test_exists_agrees_with_the_orm(catalogue):
+    from catalogue import fastsql
+
+    storages, items = catalogue
+    for queryset in [*_querysets(storages, items), DataItem.objects.filter(item_name="nothing-like-this")]:
+        assert fastsql.exists(queryset) == queryset.exists()
+    assert fastsql.exists(DataItem.objects.filter(metadata={"n": 1})) is True  # not simple: the ORM answers
