@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalogue.models import DataItem
+from tests.contract import DATA_ITEM_COLUMNS
 from tests.factories import make_item, make_storage
 
 QUERY_DATA_ITEM = "/request/query_data_item"
@@ -29,15 +30,7 @@ NO_IDENTIFIER = {
     "message": "Either an item_name or an OID or an UID have to be provided",
 }
 
-# Contract §4.4, in table order.
-DATA_ITEM_KEYS = [
-    "uid", "oid", "item_version", "item_name", "item_tags", "storage_id", "uri", "item_value", "item_type",
-    "item_format", "item_encoding", "item_mime_type", "item_level", "uid_phase", "oid_phase", "item_state",
-    "target_phase", "uid_creation", "oid_creation", "uid_expiration", "oid_expiration", "uid_deletion",
-    "oid_deletion", "expired", "deleted", "last_access", "last_check", "item_checksum", "checksum_method",
-    "item_owner", "item_group", "acl", "activate_method", "item_size", "decompressed_size",
-    "compression_method", "parents", "children", "metadata",
-]  # fmt: skip
+DATA_ITEM_KEYS = DATA_ITEM_COLUMNS  # contract §4.4, in table order
 
 
 def ready(storage=None, **fields) -> DataItem:

@@ -17,17 +17,10 @@ import pytest
 from django.db import connection
 
 from catalogue.models import DataItem
+from tests.contract import DATA_ITEM_COLUMNS
 from tests.factories import make_item, make_storage
 
-# Contract §4.4: the data_item columns, in table order.
-ROW_COLUMNS = [
-    "uid", "oid", "item_version", "item_name", "item_tags", "storage_id", "uri", "item_value", "item_type",
-    "item_format", "item_encoding", "item_mime_type", "item_level", "uid_phase", "oid_phase", "item_state",
-    "target_phase", "uid_creation", "oid_creation", "uid_expiration", "oid_expiration", "uid_deletion",
-    "oid_deletion", "expired", "deleted", "last_access", "last_check", "item_checksum", "checksum_method",
-    "item_owner", "item_group", "acl", "activate_method", "item_size", "decompressed_size",
-    "compression_method", "parents", "children", "metadata",
-]  # fmt: skip
+ROW_COLUMNS = DATA_ITEM_COLUMNS  # contract §4.4, in table order
 NAIVE_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 ITEM_STATES = "'INITIALISED', 'READY', 'CORRUPTED', 'EXPIRED' or 'DELETED'"
 PHASES = "'PLASMA', 'GAS', 'LIQUID' or 'SOLID'"
