@@ -8,6 +8,7 @@ value replaced by ``***``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,13 @@ _LOG_PREFIX = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:[A-Z]+\s*:\s*
 
 
 class RcloneError(RuntimeError):
-    """rclone could not be run, or failed; the message is safe to show (secrets masked)."""
+    """rclone could not be run, or failed; the message is safe to show (secrets masked).
+
+    ``status`` is rclone's exit status (None when it did not run to the end)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -107,14 +114,60 @@ def run(args: list[str], config: dict[str, Any], *, timeout: float | None = None
     if result.returncode != 0:
         lines = [_LOG_PREFIX.sub("", line).strip() for line in result.stderr.splitlines() if line.strip()]
         reason = "; ".join(lines[-3:]) or f"rclone exited with status {result.returncode}"
-        raise RcloneError(_mask(reason, secrets))
+        raise RcloneError(_mask(reason, secrets), result.returncode)
     return result
 
 
 def remote_path(config: dict[str, Any], path: str = "") -> str:
-    """``REMOTE:<root_path>/<path>`` with repeated slashes collapsed."""
+    """``REMOTE:<root_path>/<path>`` with repeated slashes collapsed (the remote's root path is
+    DLM's addition to the rclone definition, as upstream)."""
     joined = "/".join(part for part in ((config.get("root_path") or "/"), path) if part)
     return f"{REMOTE}:" + re.sub(r"/{2,}", "/", joined)
+
+
+# rclone's exit statuses for a path that is not there.
+_NOT_FOUND = (3, 4)
+
+
+def full_path(root_directory: str | None, uri: str = "") -> str:
+    """A storage's ``root_directory`` and an item's ``uri`` joined, repeated slashes collapsed."""
+    return re.sub(r"/{2,}", "/", "/".join(part for part in (root_directory or "", uri) if part))
+
+
+def stat(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> dict[str, Any] | None:
+    """rclone's description of the object at ``path`` (``Size``, ``IsDir``, ``Hashes``, ``ModTime``…),
+    or None when nothing is there. Hashes the backend cannot give are absent from ``Hashes``."""
+    args = ["lsjson", "--stat", remote_path(config, path)]
+    for name in hashes:
+        args += ["--hash", "--hash-type", name]
+    try:
+        result = run(args, config)
+    except RcloneError as exc:
+        if exc.status in _NOT_FOUND:
+            return None
+        raise
+    return json.loads(result.stdout)
+
+
+def size(config: dict[str, Any], path: str) -> tuple[int, int]:
+    """Total bytes and number of files under ``path`` (a directory tree)."""
+    result = run(["size", "--json", remote_path(config, path)], config)
+    answer = json.loads(result.stdout)
+    return int(answer["bytes"]), int(answer["count"])
+
+
+def list_files(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> list[dict[str, Any]]:
+    """Every file under ``path``, recursively: rclone's entries, ``Path`` relative to ``path``."""
+    args = ["lsjson", "--recursive", "--files-only", remote_path(config, path)]
+    for name in hashes:
+        args += ["--hash", "--hash-type", name]
+    try:
+        result = run(args, config, timeout=max(_timeout(), 300))
+    except RcloneError as exc:
+        if exc.status in _NOT_FOUND:
+            return []
+        raise
+    return json.loads(result.stdout)
 
 
 def remote_reachable(config: dict[str, Any]) -> Reachability:

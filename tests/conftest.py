@@ -87,3 +87,6 @@ def operator_api(make_api) -> Api:
 @pytest.fixture
 def anon_api(db) -> Api:
     return Api(Client(), None)
+
+
+pytest_plugins = ["tests.storage_servers"]

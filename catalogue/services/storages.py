@@ -19,7 +19,7 @@ from dlm.errors import (
     UnmetPreconditionForOperation,
     validation_error,
 )
-from dlm.secrets import split_secrets
+from dlm.secrets import join_secrets, split_secrets
 
 # The keys an ``init_storage`` body must carry (upstream answered 200 "" without them).
 STORAGE_BODY_KEYS = (
@@ -164,3 +164,12 @@ def ssh_public_key() -> str:
         return path.read_text().strip()
     except (OSError, UnicodeDecodeError):
         raise UnmetPreconditionForOperation("Unable to open SSH key") from None
+
+
+def storage_remote(storage: Storage) -> dict[str, Any]:
+    """The rclone remote definition of a storage, with its secrets: its first rclone config (as
+    upstream, every reader takes the first). For rclone calls only: never show or log it."""
+    config = storage.configs.filter(config_type=ConfigType.RCLONE).first()
+    if config is None:
+        raise UnmetPreconditionForOperation(f"No valid configuration for storage found: {storage.storage_name}")
+    return join_secrets(config.config, config.secrets)
