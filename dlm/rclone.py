@@ -1,19 +1,33 @@
-"""DLM's rclone client: one rclone child process per operation.
+"""DLM's rclone client.
 
-A remote is handed to the child as ``RCLONE_CONFIG_<NAME>_<OPTION>`` environment variables, so no
-secret touches the disk or a command line; password-type options are obscured first, as rclone
-requires. Every call has a timeout, and rclone's own error text is passed on with every secret
-value replaced by ``***``.
+Every part of DLM that touches storage goes through here. The work is done by an ``rclone rcd``
+daemon that each DLM process starts for itself on first use and supervises: it listens on a unix
+socket in a private directory, with random credentials, and is started again if it dies. A
+remote is never configured in the daemon: each call carries its definition (built from a
+``StorageConfig``), so secrets touch neither the disk nor a command line, and password-type
+options are obscured as rclone requires. Every call has a timeout, and rclone's own error text
+is passed on with every secret value replaced by ``***`` (the daemon's answers echo their input,
+which is never passed on).
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
+import ctypes
+import http.client
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +36,11 @@ from django.conf import settings
 
 from dlm.secrets import MASK, PASSWORD_OPTION_NAMES, is_secret_option
 
-REMOTE = "DLMREMOTE"  # the child's name for the remote: a fixed, valid environment-variable word
-_LOG_PREFIX = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:[A-Z]+\s*:\s*)?")
-
 
 class RcloneError(RuntimeError):
-    """rclone could not be run, or failed; the message is safe to show (secrets masked).
+    """rclone could not be reached, or failed; the message is safe to show (secrets masked).
 
-    ``status`` is rclone's exit status (None when it did not run to the end)."""
+    ``status`` is the daemon's HTTP status for the call (404: nothing at that path), or None."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -57,76 +68,162 @@ def _timeout() -> float:
     return float(getattr(settings, "DLM_RCLONE_TIMEOUT", 30))
 
 
-def _secret_values(config: dict[str, Any]) -> list[str]:
-    values = []
-    for key, value in (config.get("parameters") or {}).items():
-        if is_secret_option(key) and value not in (None, ""):
-            values.append(str(value))
-    return values
+def _die_with_parent() -> None:  # runs in the child before exec: rclone ends when DLM does
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
-def _mask(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, MASK)
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Daemon:
+    """This process's ``rclone rcd``, started on first use and again whenever it has died."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._pid: int | None = None
+        self._dir: str | None = None
+        self._auth = ""
+        self.starts = 0
+
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self._dir or "", "rc.sock")
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._pid == os.getpid() and self._process.poll() is None
+
+    def ensure(self) -> None:
+        if self._alive():
+            return
+        with self._lock:
+            if not self._alive():
+                self._start()
+
+    def _start(self) -> None:
+        self.stop()
+        self._dir = tempfile.mkdtemp(prefix="dlm-rclone-")
+        user, password = secrets.token_hex(8), secrets.token_hex(16)
+        self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("RCLONE_")}
+        env["RCLONE_RC_USER"], env["RCLONE_RC_PASS"] = user, password  # not on the command line
+        self._process = subprocess.Popen(
+            [rclone_binary(), "rcd", "--rc-addr", f"unix://{self.socket_path}", "--config", os.devnull],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        self._pid = os.getpid()
+        self.starts += 1
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RcloneError(f"rclone rcd exited at start with status {self._process.returncode}")
+            if os.path.exists(self.socket_path):
+                try:
+                    self._post("rc/noop", {}, 2)
+                    return
+                except (OSError, http.client.HTTPException):
+                    pass
+            time.sleep(0.02)
+        raise RcloneError("rclone rcd did not start within 15 s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._pid == os.getpid() and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        if self._dir and self._pid == os.getpid():
+            shutil.rmtree(self._dir, ignore_errors=True)
+        self._process = None
+
+    def _post(self, method: str, params: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
+        connection = _UnixConnection(self.socket_path, timeout)
+        try:
+            body = json.dumps(params)
+            headers = {"Content-Type": "application/json", "Authorization": self._auth}
+            connection.request("POST", f"/{method}", body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
+
+    def call(self, method: str, params: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """Call rc ``method``; its JSON answer, or ``RcloneError`` with rclone's reason."""
+        secret_values = _secret_values(params)
+        for attempt in (1, 2):
+            self.ensure()
+            try:
+                status, answer = self._post(method, params, timeout or _timeout())
+                break
+            except TimeoutError:
+                raise RcloneError(f"rclone did not answer within {timeout or _timeout():.0f} s") from None
+            except (OSError, http.client.HTTPException, ValueError):
+                if attempt == 2 or self._alive():
+                    raise RcloneError("rclone could not be reached") from None
+        if status != 200:
+            raise RcloneError(_mask(str(answer.get("error") or f"rclone answered {status}"), secret_values), status)
+        return answer
+
+
+DAEMON = Daemon()
+atexit.register(DAEMON.stop)
+
+
+def _secret_values(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict | list):
+                found += _secret_values(value)
+            elif is_secret_option(key) and value not in (None, ""):
+                found.append(str(value))
+    elif isinstance(node, list):
+        for value in node:
+            found += _secret_values(value)
+    return found
+
+
+def _mask(text: str, secret_values: list[str]) -> str:
+    for value in sorted(set(secret_values), key=len, reverse=True):
+        text = text.replace(value, MASK)
     return text
 
 
 def obscure(value: str) -> str:
     """rclone's reversible obscuring of a password option (what ``rclone obscure`` prints)."""
-    result = subprocess.run(
-        [rclone_binary(), "obscure", "-"],
-        input=value,
-        capture_output=True,
-        text=True,
-        timeout=_timeout(),
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RcloneError("rclone could not obscure a password option")
-    return result.stdout.strip()
+    return DAEMON.call("core/obscure", {"clear": value})["obscured"]
 
 
-def remote_env(config: dict[str, Any]) -> dict[str, str]:
-    """The environment variables that define the remote of ``config`` as ``REMOTE``."""
-    env = {f"RCLONE_CONFIG_{REMOTE}_TYPE": str(config["type"])}
+def _fs(config: dict[str, Any]) -> dict[str, Any]:
+    """The rc ``fs`` object for a remote definition: its options, obscured where rclone wants it."""
+    fs: dict[str, Any] = {"type": str(config["type"])}
     for key, value in (config.get("parameters") or {}).items():
         if value is None:
             continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if key.lower() in PASSWORD_OPTION_NAMES:
-            text = obscure(text)
-        env[f"RCLONE_CONFIG_{REMOTE}_{key.upper()}"] = text
-    return env
+        fs[key] = obscure(text) if key.lower() in PASSWORD_OPTION_NAMES and text else text
+    fs["_root"] = config.get("root_path") or "/"
+    return fs
 
 
-def run(args: list[str], config: dict[str, Any], *, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run ``rclone ARGS`` with the remote of ``config`` defined; raise ``RcloneError`` on failure."""
-    secrets = _secret_values(config)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RCLONE_")} | remote_env(config)
-    command = [rclone_binary(), *args, "--config", os.devnull, "--retries", "1", "--low-level-retries", "2"]
-    try:
-        result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout or _timeout(), check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise RcloneError(f"rclone did not answer within {timeout or _timeout():.0f} s") from None
-    if result.returncode != 0:
-        lines = [_LOG_PREFIX.sub("", line).strip() for line in result.stderr.splitlines() if line.strip()]
-        reason = "; ".join(lines[-3:]) or f"rclone exited with status {result.returncode}"
-        raise RcloneError(_mask(reason, secrets), result.returncode)
-    return result
-
-
-def remote_path(config: dict[str, Any], path: str = "") -> str:
-    """``REMOTE:<root_path>/<path>`` with repeated slashes collapsed (the remote's root path is
-    DLM's addition to the rclone definition, as upstream)."""
-    joined = "/".join(part for part in ((config.get("root_path") or "/"), path) if part)
-    return f"{REMOTE}:" + re.sub(r"/{2,}", "/", joined)
-
-
-# rclone's exit statuses for a path that is not there.
-_NOT_FOUND = (3, 4)
+def _remote(path: str) -> str:
+    return re.sub(r"/{2,}", "/", path).lstrip("/")
 
 
 def full_path(root_directory: str | None, uri: str = "") -> str:
@@ -134,46 +231,54 @@ def full_path(root_directory: str | None, uri: str = "") -> str:
     return re.sub(r"/{2,}", "/", "/".join(part for part in (root_directory or "", uri) if part))
 
 
+def _hash_opts(hashes: tuple[str, ...]) -> dict[str, Any]:
+    return {"showHash": True, "hashTypes": list(hashes)} if hashes else {}
+
+
 def stat(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> dict[str, Any] | None:
     """rclone's description of the object at ``path`` (``Size``, ``IsDir``, ``Hashes``, ``ModTime``…),
     or None when nothing is there. Hashes the backend cannot give are absent from ``Hashes``."""
-    args = ["lsjson", "--stat", remote_path(config, path)]
-    for name in hashes:
-        args += ["--hash", "--hash-type", name]
+    params = {"fs": _fs(config), "remote": _remote(path), "opt": _hash_opts(hashes)}
     try:
-        result = run(args, config)
+        return DAEMON.call("operations/stat", params).get("item")
     except RcloneError as exc:
-        if exc.status in _NOT_FOUND:
+        if exc.status == 404:
             return None
         raise
-    return json.loads(result.stdout)
 
 
 def size(config: dict[str, Any], path: str) -> tuple[int, int]:
     """Total bytes and number of files under ``path`` (a directory tree)."""
-    result = run(["size", "--json", remote_path(config, path)], config)
-    answer = json.loads(result.stdout)
+    fs = _fs(config)
+    fs["_root"] = full_path(fs["_root"], path) or "/"
+    answer = DAEMON.call("operations/size", {"fs": fs}, timeout=max(_timeout(), 300))
     return int(answer["bytes"]), int(answer["count"])
 
 
 def list_files(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> list[dict[str, Any]]:
     """Every file under ``path``, recursively: rclone's entries, ``Path`` relative to ``path``."""
-    args = ["lsjson", "--recursive", "--files-only", remote_path(config, path)]
-    for name in hashes:
-        args += ["--hash", "--hash-type", name]
+    params = {
+        "fs": _fs(config),
+        "remote": _remote(path),
+        "opt": {"recurse": True, "filesOnly": True, **_hash_opts(hashes)},
+    }
     try:
-        result = run(args, config, timeout=max(_timeout(), 300))
+        entries = DAEMON.call("operations/list", params, timeout=max(_timeout(), 300))["list"]
     except RcloneError as exc:
-        if exc.status in _NOT_FOUND:
+        if exc.status == 404:
             return []
         raise
-    return json.loads(result.stdout)
+    prefix = _remote(path).rstrip("/")
+    for entry in entries:  # rc paths are relative to the fs root: make them relative to ``path``
+        if prefix and entry["Path"].startswith(prefix + "/"):
+            entry["Path"] = entry["Path"][len(prefix) + 1 :]
+    return entries
 
 
 def remote_reachable(config: dict[str, Any]) -> Reachability:
-    """Whether rclone reaches the root of the remote (a stat of ``root_path``)."""
+    """Whether rclone reaches the root of the remote (a stat of its ``root_path``)."""
     try:
-        run(["lsjson", "--stat", remote_path(config)], config)
+        DAEMON.call("operations/stat", {"fs": _fs(config), "remote": ""})
     except RcloneError as exc:
         return Reachability(False, str(exc))
     return Reachability(True, None)
