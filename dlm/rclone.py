@@ -65,7 +65,7 @@ def rclone_binary() -> str:
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "DLM_RCLONE_TIMEOUT", 30))
+    return float(settings.DLM_RCLONE_TIMEOUT)
 
 
 def _die_with_parent() -> None:  # runs in the child before exec: rclone ends when DLM does

@@ -222,6 +222,8 @@ def _oid_expiration() -> datetime:
 
 DLM_OID_EXPIRATION = _oid_expiration()
 
+DLM_RCLONE_TIMEOUT = env_int("DLM_RCLONE_TIMEOUT", 30, minimum=1)
+
 SSH_PUBLIC_KEY_PATH = env_path("SSH_PUBLIC_KEY_PATH")
 LOCATION_CONFIG = env_path("LOCATION_CONFIG")
 STORAGE_CONFIG = env_path("STORAGE_CONFIG")
