@@ -92,11 +92,14 @@ class Param:
 
 @dataclass(frozen=True)
 class Body:
-    """The operation's raw JSON object body, passed to the function as ``name``."""
+    """The operation's raw JSON object body, passed to the function as ``name`` (with ``array``:
+    a JSON array instead of an object). ``schema``: its OpenAPI schema, if more than "an object"."""
 
     name: str
     required: bool = False
     description: str = ""
+    array: bool = False
+    schema: Any = None
 
 
 @dataclass
@@ -196,7 +199,9 @@ def parse_body(request: Request, body: Body) -> dict[str, Any] | None:
         ) from None
     if value is None and not body.required:
         return None
-    if not isinstance(value, dict):
+    if body.array and not isinstance(value, list):
+        raise RequestValidationError([validation_error("list_type", ["body"], "Input should be a valid list", value)])
+    if not body.array and not isinstance(value, dict):
         raise RequestValidationError(
             [validation_error("dict_type", ["body"], "Input should be a valid dictionary", value)]
         )
@@ -277,7 +282,10 @@ def build_view(op: Operation) -> type[APIView]:
         responses.update(_error_schema())
     for status, text in op.extra_responses.items():
         responses[status] = OpenApiResponse(description=text)
-    request_schema = {"application/json": OpenApiTypes.OBJECT} if op.body else None
+    request_schema = None
+    if op.body:
+        default = {"type": "array", "items": {"type": "object"}} if op.body.array else OpenApiTypes.OBJECT
+        request_schema = {"application/json": op.body.schema or default}
     schema = extend_schema(
         operation_id=op.operation_id,
         summary=op.summary,

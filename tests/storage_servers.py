@@ -30,9 +30,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Tests write files while a server runs: a cached directory listing would hide them.
+_NO_DIR_CACHE = ("--dir-cache-time", "0s")
+
+
 def _serve(args: list[str], port: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [rclone_binary(), "serve", *args, "--addr", f"127.0.0.1:{port}", "--config", "/dev/null"],
+        [rclone_binary(), "serve", *args, "--addr", f"127.0.0.1:{port}", "--config", "/dev/null", *_NO_DIR_CACHE],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

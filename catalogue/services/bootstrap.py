@@ -1,11 +1,17 @@
 """Start-up provisioning from the ``LOCATION_CONFIG`` and ``STORAGE_CONFIG`` files (as upstream).
 
 Idempotent: what exists is left alone, so the run command can load the files at every start.
+
+Remotes are not required to be up: unlike ``create_storage_config``, a config from the file is
+stored even when rclone cannot reach its remote (which is then logged as a warning, with rclone's
+reason, and recorded on the storage as ``storage_checked`` false), so that a remote that is
+briefly down cannot stop the service from starting.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +19,10 @@ from django.db import transaction
 
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services.locations import location_create
-from catalogue.services.storages import storage_config_create, storage_create
+from catalogue.services.storages import storage_check_access, storage_config_create, storage_create
 from dlm.errors import DataLifecycleError, RequestValidationError
+
+log = logging.getLogger("catalogue.bootstrap")
 
 
 class BootstrapError(ValueError):
@@ -52,7 +60,8 @@ def _check_types(entry: dict[str, Any], text_keys: tuple[str, ...]) -> None:
 def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None) -> dict[str, int]:
     """Create the locations, storages and configs the files describe and the catalogue lacks.
 
-    All or nothing: an error in any entry leaves the catalogue as it was.
+    All or nothing: an error in any entry leaves the catalogue as it was. A remote that rclone
+    cannot reach is not an error: the config is stored all the same and a warning is logged.
     """
     created = {"locations": 0, "storages": 0, "configs": 0}
     for index, entry in enumerate(_load(location_file, "LOCATION_CONFIG") if location_file else []):
@@ -88,8 +97,16 @@ def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None
                 )
                 created["storages"] += 1
             if entry.get("config") and not StorageConfig.objects.filter(storage=storage).exists():
-                storage_config_create(config=entry["config"], storage_id=storage.storage_id)
+                storage_config_create(config=entry["config"], storage_id=storage.storage_id, check_remote=False)
                 created["configs"] += 1
+                access = storage_check_access(storage=storage)
+                if not access["reachable"]:
+                    log.warning(
+                        "STORAGE_CONFIG entry #%d: storage %r is stored, but its remote is not reachable now: %s",
+                        index,
+                        storage.storage_name,
+                        access["error"],
+                    )
         except (DataLifecycleError, RequestValidationError, BootstrapError) as exc:
             raise _entry_error("STORAGE_CONFIG", index, entry, exc) from None
     return created

@@ -8,10 +8,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from catalogue.choices import ConfigType
 from catalogue.columns import clean_columns, validate_instance
 from catalogue.models import Location, Storage, StorageConfig
+from catalogue.rows import json_value
+from dlm import rclone
+from dlm.crypto import SecretDecryptionError
 from dlm.errors import (
     DatabaseOperationError,
     InvalidQueryParameters,
@@ -143,14 +147,25 @@ def storage_config_create(
     storage_id: uuid.UUID | None = None,
     storage_name: str = "",
     config_type: str = ConfigType.RCLONE,
+    check_remote: bool = True,
 ) -> StorageConfig:
     """Add a remote definition to a storage (``storage_name`` wins over ``storage_id``).
 
-    Secret options are stored encrypted and apart from the rest of the definition.
+    An rclone definition is first tried (a stat of its ``root_path`` by rclone): a remote rclone
+    cannot reach (wrong keys, endpoint down, missing bucket or directory) is refused with
+    ``UnmetPreconditionForOperation`` carrying rclone's reason, secrets masked, and nothing is
+    stored. ``check_remote=False`` skips that (the start-up bootstrap, which must not depend on a
+    remote being up). Secret options are stored encrypted and apart from the rest of the definition.
     """
     storage = storage_resolve(storage_id=storage_id, storage_name=storage_name)
     if config_type == ConfigType.RCLONE:
         config = rclone_config_clean(config)
+        if check_remote:
+            reach = rclone.remote_reachable(config)
+            if not reach.reachable:
+                raise UnmetPreconditionForOperation(
+                    f"Configuring rclone server failed! Remote {config['name']!r} is not reachable: {reach.error}"
+                )
     public, secrets = split_secrets(config)
     return StorageConfig.objects.create(storage=storage, config_type=config_type, config=public, secrets=secrets)
 
@@ -173,3 +188,20 @@ def storage_remote(storage: Storage) -> dict[str, Any]:
     if config is None:
         raise UnmetPreconditionForOperation(f"No valid configuration for storage found: {storage.storage_name}")
     return join_secrets(config.config, config.secrets)
+
+
+def storage_check_access(*, storage: Storage) -> dict[str, Any]:
+    """Whether rclone reaches the storage's remote now (a stat of its ``root_path``).
+
+    Answers ``{"reachable", "error", "checked_at"}`` (``error`` is rclone's reason, secrets masked,
+    or why there is nothing to try; ``checked_at`` naive UTC ISO text) and stores the outcome on the
+    storage as ``storage_checked`` and ``storage_last_checked``.
+    """
+    try:
+        result = rclone.remote_reachable(storage_remote(storage))
+    except (UnmetPreconditionForOperation, SecretDecryptionError) as exc:
+        result = rclone.Reachability(False, str(exc))
+    checked_at = timezone.now()
+    Storage.objects.filter(pk=storage.pk).update(storage_checked=result.reachable, storage_last_checked=checked_at)
+    storage.storage_checked, storage.storage_last_checked = result.reachable, checked_at
+    return {"reachable": result.reachable, "error": result.error, "checked_at": json_value(checked_at)}

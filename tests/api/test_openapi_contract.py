@@ -55,7 +55,7 @@ CONTRACT = [
 ]  # fmt: skip
 
 # Operations that come with the ingest-through-rclone and copy-job work.
-PENDING = {"register_data_item", "query_migrations", "get_migration_record", "copy_data_item"}
+PENDING = {"query_migrations", "get_migration_record", "copy_data_item"}
 
 
 @pytest.fixture(scope="module")

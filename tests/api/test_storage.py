@@ -720,19 +720,13 @@ def test_init_storage_body_with_a_nul_character_is_422_not_500(api):
 # --- S6 create_storage_config ----------------------------------------------------------------
 
 
-S3_CONFIG = {
-    "name": "archive",
-    "type": "s3",
-    "parameters": {"provider": "Minio", "access_key_id": "AKIA-VISIBLE-ID", "secret_access_key": "S3CR3T-d0-n0t-l3ak"},
-}
-
-
-def test_create_storage_config_stores_the_config_without_its_secrets(api):
+def test_create_storage_config_stores_the_config_without_its_secrets(api, s3_server):
     storage = make_storage(storage_name="dlm-archive")
+    endpoint = s3_server.config["parameters"]["endpoint"]
 
-    response = api.post("/storage/create_storage_config", {"storage_name": "dlm-archive"}, S3_CONFIG)
+    response = api.post("/storage/create_storage_config", {"storage_name": "dlm-archive"}, s3_server.config)
 
-    assert response.status_code == 200
+    assert response.status_code == 200, response.content
     config_id = response.json()
     assert isinstance(config_id, str)
     stored = StorageConfig.objects.get()
@@ -740,32 +734,40 @@ def test_create_storage_config_stores_the_config_without_its_secrets(api):
     assert stored.storage_id == storage.storage_id
     assert stored.config_type == "rclone"
     raw = raw_storage_config_rows()
-    assert "AKIA-VISIBLE-ID" in raw
-    assert "S3CR3T-d0-n0t-l3ak" not in raw
+    assert "AKTEST" in raw
+    assert s3_server.secret not in raw
     # The secret is kept (encrypted), so that rclone can still be given the whole definition.
-    assert join_secrets(stored.config, stored.secrets)["parameters"]["secret_access_key"] == "S3CR3T-d0-n0t-l3ak"
+    assert join_secrets(stored.config, stored.secrets)["parameters"]["secret_access_key"] == s3_server.secret
 
     shown = api.get("/storage/get_storage_config", {"storage_name": "dlm-archive"})
     assert shown.status_code == 200
+    assert s3_server.secret not in shown.content.decode()
     assert shown.json() == [
         {
-            "name": "archive",
+            "name": "acacia",
             "type": "s3",
-            "parameters": {"provider": "Minio", "access_key_id": "AKIA-VISIBLE-ID", "secret_access_key": "***"},
+            "parameters": {
+                "provider": "Rclone",
+                "endpoint": endpoint,
+                "access_key_id": "AKTEST",
+                "secret_access_key": "***",
+            },
             "root_path": "/",
         }
     ]
 
 
-def test_create_storage_config_keeps_a_given_root_path(api):
+def test_create_storage_config_keeps_a_given_root_path(api, tmp_path):
     make_storage(storage_name="st")
 
     response = api.post(
-        "/storage/create_storage_config", {"storage_name": "st"}, {"name": "r", "type": "local", "root_path": "/data"}
+        "/storage/create_storage_config",
+        {"storage_name": "st"},
+        {"name": "r", "type": "local", "root_path": str(tmp_path)},
     )
 
     assert response.status_code == 200
-    assert StorageConfig.objects.get().config == {"name": "r", "type": "local", "root_path": "/data"}
+    assert StorageConfig.objects.get().config == {"name": "r", "type": "local", "root_path": str(tmp_path)}
 
 
 def test_create_storage_config_by_storage_id(api):
@@ -1033,20 +1035,24 @@ def test_get_storage_config_pages(api, two_storages_with_configs):
 
 
 @pytest.mark.parametrize("option", ["secret_access_key", "pass", "key_file_pass", "token", "client_secret"])
-def test_get_storage_config_never_shows_a_secret(api, option):
+def test_get_storage_config_never_shows_a_secret(api, sftp_server, option):
     make_storage(storage_name="st")
-    secret = f"very-secret-value-of-{option}"
-    config = {"name": "r", "type": "sftp", "parameters": {"host": "h.example.org", option: secret}}
+    # A reachable SFTP remote (its password is a secret) with the option added (ignored by sftp).
+    secret = sftp_server.secret if option == "pass" else f"very-secret-value-of-{option}"
+    config = {**sftp_server.config, "parameters": {**sftp_server.config["parameters"], option: secret}}
     assert api.post("/storage/create_storage_config", {"storage_name": "st"}, config).status_code == 200
+    public = {key: value for key, value in sftp_server.config["parameters"].items() if key != "pass"}
 
     for params in [{"storage_name": "st"}, None]:
         response = api.get("/storage/get_storage_config", params)
 
         assert response.status_code == 200
         assert secret not in response.content.decode()
+        assert sftp_server.secret not in response.content.decode()
         [shown] = response.json()
-        assert shown["parameters"] == {"host": "h.example.org", option: "***"}
+        assert shown["parameters"] == {**public, "pass": "***", option: "***"}
     assert secret not in raw_storage_config_rows()
+    assert sftp_server.secret not in raw_storage_config_rows()
 
 
 # --- S8 rclone_config (operation id create_rclone_config) ------------------------------------

@@ -91,6 +91,11 @@ def test_bootstrap_creates_the_locations_storages_and_configs(write_json):
     archive_config = StorageConfig.objects.get(storage=archive)
     assert "pass" not in archive_config.config["parameters"]  # stored apart, encrypted
     assert join_secrets(archive_config.config, archive_config.secrets)["parameters"]["pass"] == "archive-password-123"
+    # Each new config's remote is tried: "local" is there; host dlm_archive is not, which does not
+    # stop the provisioning (tests/api/test_storage_access.py has the warning it logs).
+    assert local.storage_checked is True
+    assert archive.storage_checked is False
+    assert archive.storage_last_checked is not None
 
 
 def test_bootstrap_twice_creates_nothing_new(write_json):

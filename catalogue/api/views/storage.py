@@ -8,12 +8,22 @@ from catalogue.api.views.common import PAGING, uuid_param
 from catalogue.choices import ConfigType, LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
 from catalogue.models import Storage
 from catalogue.rows import LOCATION_COLUMNS, STORAGE_COLUMNS, rows
-from catalogue.services.storages import rclone_config_clean, storage_resolve
+from catalogue.services.storages import rclone_config_clean, storage_check_access, storage_resolve
 from dlm import rclone
 from dlm.contract import Body, Param, operation
 from dlm.roles import Role
 
 TAG = "storage"
+
+ACCESS_CHECK = {
+    "type": "object",
+    "properties": {
+        "reachable": {"type": "boolean"},
+        "error": {"type": "string", "nullable": True, "description": "rclone's reason, secrets masked"},
+        "checked_at": {"type": "string", "format": "date-time", "description": "naive UTC, ISO-8601"},
+    },
+    "required": ["reachable", "error", "checked_at"],
+}
 
 
 @operation(
@@ -111,7 +121,12 @@ def init_storage(request, *, storage_config, **values) -> str:
     tag=TAG,
 )
 def create_storage_config(request, *, config, **values) -> str:
-    """Add a remote definition to a storage; answers its config_id. Secrets are stored encrypted."""
+    """Add a remote definition to a storage; answers its config_id. Secrets are stored encrypted.
+
+    An rclone remote is tried first: one rclone cannot reach (wrong keys, endpoint down, missing
+    bucket or directory) is refused with 422 UnmetPreconditionForOperation and rclone's reason,
+    and nothing is stored.
+    """
     return str(services.storage_config_create(config=config, **values).config_id)
 
 
@@ -159,6 +174,24 @@ def rclone_config(request, *, config) -> bool:
     Nothing is stored.
     """
     return rclone.remote_reachable(rclone_config_clean(config)).reachable
+
+
+@operation(
+    "GET",
+    "/storage/check_storage_access",
+    operation_id="check_storage_access",
+    role=Role.VIEWER,
+    params=(Param("storage_name", default="", description="Wins over storage_id."), uuid_param("storage_id")),
+    response=ACCESS_CHECK,
+    tag=TAG,
+)
+def check_storage_access(request, *, storage_name, storage_id) -> dict:
+    """Check now whether rclone reaches a storage's remote (not in upstream).
+
+    Answers {reachable, error, checked_at}, and stores the outcome on the storage
+    (storage_checked, storage_last_checked). A storage without an rclone config is unreachable.
+    """
+    return storage_check_access(storage=storage_resolve(storage_id=storage_id, storage_name=storage_name))
 
 
 @operation(

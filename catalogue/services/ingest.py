@@ -1,0 +1,433 @@
+"""Registering data items that already sit on a storage (contract §6 I2, and its bulk form).
+
+Upstream's ``register_data_item`` pings the remote, then makes four separate writes. Here the
+bytes themselves are checked through rclone (when asked to: ``do_storage_access_check``) before
+anything is written, and the item is then written in one insert, READY, with its location,
+sizes, checksum and metadata: either the whole item exists or nothing was written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
+from catalogue.models import DataItem, Storage
+from catalogue.services.data_items import data_item_insert
+from catalogue.services.storages import storage_remote
+from dlm import params as p
+from dlm import rclone
+from dlm.errors import (
+    InvalidQueryParameters,
+    RequestValidationError,
+    UnmetPreconditionForOperation,
+    ValueAlreadyInDB,
+    validation_error,
+)
+
+# ChecksumMethod values rclone can compute (under the same name); others are stored unverified.
+RCLONE_HASHES = frozenset({"md5", "sha1", "sha256", "sha512", "crc32", "xxh3"})
+# The metadata key under which a verified container's number of files is recorded.
+FILE_COUNT_KEY = "file_count"
+# The rc daemon's status for a path that is not there.
+_NOT_FOUND = (404,)
+# At most this many items in one bulk registration.
+MAX_BULK_ITEMS = 10_000
+
+
+@dataclass
+class Registration:
+    """One item to register, its values parsed (``loc`` prefixes the location of its errors)."""
+
+    item_name: str
+    uri: str
+    item_type: str = ItemType.FILE
+    target_phase: str = PhaseType.SOLID
+    uid_expiration: datetime | None = None
+    oid_expiration: datetime | None = None
+    parents: uuid.UUID | None = None
+    item_size: int | None = None
+    decompressed_size: int | None = None
+    checksum: str | None = None
+    checksum_method: str | None = None
+    metadata: dict[str, Any] | None = None
+    loc: tuple[Any, ...] = ("query",)
+    # Filled by the access check:
+    checked: bool = False
+    file_count: int | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def error(self, name: str, msg: str, value: Any, kind: str = "value_error") -> None:
+        self.errors.append(validation_error(kind, [*self.loc, name], msg, value))
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot name something inside a storage's root directory, or None."""
+    if not uri:
+        return "uri cannot be empty"
+    if "\x00" in uri:
+        return "uri should not contain NUL characters"
+    if "\\" in uri:
+        return "uri should not contain backslashes"
+    if uri.startswith("/"):
+        return "uri must be relative to the storage's root directory, not absolute"
+    if ".." in uri.split("/"):
+        return "uri must not contain '..' segments (it would leave the storage's root directory)"
+    return None
+
+
+def _validate(reg: Registration) -> None:
+    """Checks that need no database or storage; problems go to ``reg.errors``."""
+    if not reg.item_name:
+        reg.error("item_name", "item_name cannot be empty", reg.item_name, "string_too_short")
+    elif len(reg.item_name) > DataItem._meta.get_field("item_name").max_length:
+        reg.error("item_name", "String should have at most 1024 characters", reg.item_name, "string_too_long")
+    problem = uri_problem(reg.uri)
+    if problem:
+        reg.error("uri", problem, reg.uri)
+    elif len(reg.uri) > DataItem._meta.get_field("uri").max_length:
+        reg.error("uri", "String should have at most 4096 characters", reg.uri, "string_too_long")
+    for name in ("item_size", "decompressed_size"):
+        value = getattr(reg, name)
+        if value is not None and not 0 <= value < 2**63:
+            reg.error(name, "Input should be between 0 and 2**63-1", value, "int_range")
+    if reg.checksum and not reg.checksum_method:
+        reg.error("checksum_method", "checksum_method is required with checksum", None, "missing")
+    if reg.checksum_method and not reg.checksum:
+        reg.error("checksum", "checksum is required with checksum_method", None, "missing")
+    if reg.checksum and reg.checksum_method == ChecksumMethod.NONE:
+        reg.error("checksum_method", "A checksum needs a method other than 'none'", reg.checksum_method)
+    if reg.checksum and len(reg.checksum) > DataItem._meta.get_field("item_checksum").max_length:
+        reg.error("checksum", "String should have at most 255 characters", reg.checksum, "string_too_long")
+    if reg.checksum and reg.item_type == ItemType.CONTAINER:
+        reg.error("checksum", "A container has no checksum", reg.checksum)
+
+
+def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage:
+    """The storage named by name (which wins) or id (upstream used the first storage without either)."""
+    if not storage_name and not storage_id:
+        raise InvalidQueryParameters("Either storage_name or storage_id must be given")
+    found = Storage.objects.filter(storage_name=storage_name) if storage_name else Storage.objects.filter(pk=storage_id)
+    storage = found.first()
+    if storage is None:
+        raise UnmetPreconditionForOperation(
+            f"No storages found for storage_name='{storage_name}', storage_id='{storage_id or ''}'"
+        )
+    return storage
+
+
+def _check_parents(regs: list[Registration]) -> None:
+    wanted = {reg.parents for reg in regs if reg.parents is not None}
+    if not wanted:
+        return
+    known = set(DataItem.objects.filter(uid__in=wanted).values_list("uid", flat=True))
+    for reg in regs:
+        if reg.parents is not None and reg.parents not in known:
+            msg = f"No data item with uid={reg.parents} (parents must be an existing uid)"
+            reg.error("parents", msg, str(reg.parents))
+
+
+def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool) -> None:
+    names = [reg.item_name for reg in regs]
+    registered = set(
+        DataItem.objects.filter(storage=storage, item_name__in=set(names)).values_list("item_name", flat=True)
+    )
+    seen: set[str] = set()
+    for reg in regs:
+        if not bulk and reg.item_name in registered:
+            raise ValueAlreadyInDB(f"Item is already registered on storage! {reg.item_name}")
+        if reg.item_name in registered or reg.item_name in seen:
+            msg = f"Item is already registered on storage! {reg.item_name}"
+            reg.error("item_name", msg, reg.item_name, "value_already_in_db")
+        seen.add(reg.item_name)
+
+
+def _hash_names(regs: list[Registration]) -> tuple[str, ...]:
+    names = {"md5"} | {reg.checksum_method for reg in regs if reg.checksum_method in RCLONE_HASHES}
+    return tuple(sorted(names))
+
+
+def _not_accessible(storage: Storage, exc: rclone.RcloneError) -> UnmetPreconditionForOperation:
+    return UnmetPreconditionForOperation(f"Storage {storage.storage_name} is not accessible: {exc}")
+
+
+def _apply_file(reg: Registration, storage: Storage, path: str, entry: dict[str, Any] | None) -> None:
+    """Check one file item against rclone's entry for it (None: nothing there)."""
+    if entry is None or entry.get("IsDir"):
+        reg.error("uri", f"No file at {path} on storage {storage.storage_name}", reg.uri)
+        return
+    _apply_size(reg, path, int(entry["Size"]))
+    hashes = {name: value for name, value in (entry.get("Hashes") or {}).items() if value}
+    if reg.checksum:
+        actual = hashes.get(reg.checksum_method)
+        if actual is not None and actual.lower() != reg.checksum.lower():
+            reg.error(
+                "checksum",
+                f"{reg.checksum_method} checksum mismatch for {path}: given {reg.checksum}, storage has {actual}",
+                reg.checksum,
+            )
+    elif "md5" in hashes:
+        reg.checksum, reg.checksum_method = hashes["md5"], ChecksumMethod.MD5
+    else:
+        reg.checksum_method = ChecksumMethod.NONE
+    reg.checked = True
+
+
+def _apply_size(reg: Registration, path: str, actual: int) -> None:
+    if reg.item_size is not None and reg.item_size != actual:
+        reg.error("item_size", f"item_size {reg.item_size} given, but {path} holds {actual} bytes", reg.item_size)
+    reg.item_size = actual
+
+
+def _apply_tree(reg: Registration, storage: Storage, path: str, total: int, count: int) -> None:
+    if count == 0:
+        reg.error("uri", f"No files under {path} on storage {storage.storage_name}", reg.uri)
+        return
+    _apply_size(reg, path, total)
+    reg.file_count = count
+    reg.checked = True
+
+
+def _check_one(reg: Registration, storage: Storage, config: dict[str, Any]) -> None:
+    """Stat the item through rclone (a file) or measure its tree (a container)."""
+    path = posixpath.normpath(rclone.full_path(storage.root_directory, reg.uri))
+    try:
+        entry = rclone.stat(config, path, hashes=_hash_names([reg]))
+        if reg.item_type != ItemType.CONTAINER:
+            _apply_file(reg, storage, path, entry)
+            return
+        if entry is not None and not entry.get("IsDir"):
+            reg.error("item_type", f"{path} is a file, not a container", reg.item_type)
+            return
+        total, count = rclone.size(config, path)
+    except rclone.RcloneError as exc:
+        if exc.status not in _NOT_FOUND:
+            raise _not_accessible(storage, exc) from None
+        total, count = 0, 0
+    _apply_tree(reg, storage, path, total, count)
+
+
+def _check_listed(regs: list[Registration], storage: Storage, config: dict[str, Any]) -> None:
+    """Check many items against one recursive listing of their common directory."""
+    dirs = [reg.uri if reg.item_type == ItemType.CONTAINER else posixpath.dirname(reg.uri) for reg in regs]
+    prefix = posixpath.commonpath(dirs) if dirs else ""
+    base = rclone.full_path(storage.root_directory, prefix)
+    try:
+        entries = rclone.list_files(config, base, hashes=_hash_names(regs))
+    except rclone.RcloneError as exc:
+        raise _not_accessible(storage, exc) from None
+    files = {(posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry for entry in entries}
+    for reg in regs:
+        uri = posixpath.normpath(reg.uri)
+        path = rclone.full_path(storage.root_directory, reg.uri)
+        if reg.item_type != ItemType.CONTAINER:
+            _apply_file(reg, storage, path, files.get(uri))
+            continue
+        if uri in files:
+            reg.error("item_type", f"{path} is a file, not a container", reg.item_type)
+            continue
+        under = [entry for name, entry in files.items() if name.startswith(uri + "/")]
+        _apply_tree(reg, storage, path, sum(int(entry["Size"]) for entry in under), len(under))
+
+
+def _fields(reg: Registration, storage: Storage, owner: str, checked_at: datetime | None) -> dict[str, Any]:
+    uid = uuid.uuid4()
+    metadata = dict(reg.metadata or {})
+    if reg.file_count is not None:
+        metadata[FILE_COUNT_KEY] = reg.file_count
+    metadata.update(uid=str(uid), item_name=reg.item_name)
+    fields: dict[str, Any] = {
+        "uid": uid,
+        "item_name": reg.item_name,
+        "storage_id": storage.storage_id,
+        "uri": reg.uri,
+        "uid_phase": storage.storage_phase,
+        "target_phase": reg.target_phase,
+        "item_type": reg.item_type,
+        "item_state": ItemState.READY,
+        "item_owner": owner,
+        "parents": reg.parents,
+        "item_size": reg.item_size,
+        "decompressed_size": reg.decompressed_size,
+        "item_checksum": reg.checksum,
+        "checksum_method": reg.checksum_method or ChecksumMethod.NONE,
+        "last_check": checked_at if reg.checked else None,
+        "metadata": metadata,
+    }
+    if reg.uid_expiration is not None:
+        fields["uid_expiration"] = reg.uid_expiration
+    if reg.oid_expiration is not None:
+        fields["oid_expiration"] = reg.oid_expiration
+    return fields
+
+
+def _register(
+    regs: list[Registration], *, owner: str, storage: Storage, do_storage_access_check: bool, bulk: bool
+) -> list[DataItem]:
+    for reg in regs:
+        _validate(reg)
+    _check_parents(regs)
+    if not bulk:
+        _raise_errors(regs)
+    _check_duplicates(regs, storage, bulk=bulk)
+    _raise_errors(regs)
+    checked_at = None
+    if do_storage_access_check:
+        config = storage_remote(storage)
+        if bulk:
+            _check_listed(regs, storage, config)
+        else:
+            _check_one(regs[0], storage, config)
+            if regs[0].errors:  # the contract's shape for a storage that does not hold the item
+                raise UnmetPreconditionForOperation("; ".join(error["msg"] for error in regs[0].errors))
+        _raise_errors(regs)
+        checked_at = timezone.now()
+    with transaction.atomic():
+        return [data_item_insert(fields=_fields(reg, storage, owner, checked_at)) for reg in regs]
+
+
+def _raise_errors(regs: list[Registration]) -> None:
+    errors = [error for reg in regs for error in reg.errors]
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def data_item_register(
+    *,
+    owner: str,
+    item_name: str,
+    uri: str,
+    storage_name: str = "",
+    storage_id: uuid.UUID | None = None,
+    item_type: str = ItemType.FILE,
+    target_phase: str = PhaseType.SOLID,
+    uid_expiration: datetime | None = None,
+    oid_expiration: datetime | None = None,
+    parents: uuid.UUID | None = None,
+    item_size: int | None = None,
+    decompressed_size: int | None = None,
+    checksum: str | None = None,
+    checksum_method: str | None = None,
+    do_storage_access_check: bool = True,
+    metadata: dict[str, Any] | None = None,
+) -> DataItem:
+    """Register an item that sits at ``uri`` under a storage's root directory; READY at once.
+
+    With ``do_storage_access_check`` the bytes are checked through the storage's rclone remote
+    first: a file must be there (its size and md5, when the backend has one, are recorded, and a
+    given size or checksum must agree); a container's tree must hold files (its total size is
+    recorded, its file count under ``metadata["file_count"]``); ``last_check`` is set. Without
+    it, the values are recorded as given and ``last_check`` stays null (unverified).
+    """
+    storage = _resolve_storage(storage_name, storage_id)
+    reg = Registration(
+        item_name=item_name,
+        uri=uri,
+        item_type=item_type,
+        target_phase=target_phase,
+        uid_expiration=uid_expiration,
+        oid_expiration=oid_expiration,
+        parents=parents,
+        item_size=item_size,
+        decompressed_size=decompressed_size,
+        checksum=checksum or None,
+        checksum_method=checksum_method or None,
+        metadata=metadata,
+    )
+    return _register([reg], owner=owner, storage=storage, do_storage_access_check=do_storage_access_check, bulk=False)[
+        0
+    ]
+
+
+# --- bulk -------------------------------------------------------------------------------------
+
+_ENTRY_KEYS = (
+    "item_name",
+    "uri",
+    "item_type",
+    "target_phase",
+    "item_size",
+    "decompressed_size",
+    "parents",
+    "uid_expiration",
+    "oid_expiration",
+    "checksum",
+    "checksum_method",
+    "metadata",
+)
+
+
+def _entry(index: int, data: Any) -> Registration:
+    """One element of a bulk body, parsed; its problems are in ``errors`` (loc ``body, index, key``)."""
+    reg = Registration(item_name="", uri="", loc=("body", index))
+    if not isinstance(data, dict):
+        reg.errors.append(validation_error("dict_type", ["body", index], "Input should be a valid dictionary", data))
+        return reg
+    for key in data:
+        if key not in _ENTRY_KEYS:
+            reg.error(key, f"Unknown key '{key}'", data[key], "extra_forbidden")
+    for key in ("item_name", "uri"):
+        if key not in data:
+            reg.error(key, "Field required", None, "missing")
+    for key in _ENTRY_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        try:
+            setattr(reg, key, _entry_value(key, value))
+        except p.ParamError as exc:
+            reg.errors.append(validation_error(exc.kind, ["body", index, key], exc.msg, value, exc.ctx))
+    return reg
+
+
+def _entry_value(key: str, value: Any) -> Any:
+    if key in ("item_size", "decompressed_size"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise p.ParamError("int_type", "Input should be a valid integer")
+        return value
+    if key == "metadata":
+        if not isinstance(value, dict):
+            raise p.ParamError("dict_type", "Input should be a valid dictionary")
+        return value
+    if not isinstance(value, str):
+        raise p.ParamError("string_type", "Input should be a valid string")
+    choices = {"item_type": ItemType, "target_phase": PhaseType, "checksum_method": ChecksumMethod}
+    if key in choices:
+        return p.parse_enum(value, choices[key])
+    if key == "parents":
+        return p.parse_uuid(value)
+    if key in ("uid_expiration", "oid_expiration"):
+        return p.parse_datetime(value)
+    return value
+
+
+def data_items_register(
+    *,
+    owner: str,
+    items: list[Any],
+    storage_name: str = "",
+    storage_id: uuid.UUID | None = None,
+    do_storage_access_check: bool = True,
+) -> list[DataItem]:
+    """Register many items on one storage at once: all of them, or none.
+
+    Each element of ``items`` is an object with the keys of ``register_data_item``'s parameters
+    (``item_name`` and ``uri`` required) and ``metadata``. The access check lists the files under
+    the items' common directory once (recursively) instead of asking for each item.
+    """
+    storage = _resolve_storage(storage_name, storage_id)
+    if not items:
+        raise RequestValidationError([validation_error("too_short", ["body"], "At least one item is required", [])])
+    if len(items) > MAX_BULK_ITEMS:
+        raise RequestValidationError(
+            [validation_error("too_long", ["body"], f"At most {MAX_BULK_ITEMS} items at once", None)]
+        )
+    regs = [_entry(index, data) for index, data in enumerate(items)]
+    _raise_errors(regs)
+    return _register(regs, owner=owner, storage=storage, do_storage_access_check=do_storage_access_check, bulk=True)
