@@ -6,6 +6,7 @@ from catalogue.services.data_items import (
     data_item_set,
     data_item_update,
     data_item_update_tags,
+    data_items_insert,
 )
 from catalogue.services.ingest import data_item_register, data_items_register
 from catalogue.services.locations import location_create
@@ -18,6 +19,7 @@ __all__ = [
     "data_item_set",
     "data_item_update",
     "data_item_update_tags",
+    "data_items_insert",
     "data_items_register",
     "location_create",
     "ssh_public_key",

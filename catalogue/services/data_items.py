@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -26,44 +27,65 @@ def _duplicate(item_name: str | None) -> ValueAlreadyInDB:
     return ValueAlreadyInDB(f"Item is already registered on storage! {item_name}")
 
 
-def _check_storage(storage_id: uuid.UUID | None) -> None:
-    if storage_id is not None and not Storage.objects.filter(pk=storage_id).exists():
-        raise UnmetPreconditionForOperation(f"No storage found with storage_id={storage_id}")
+def _check_storages(storage_ids: set[uuid.UUID]) -> None:
+    if not storage_ids:
+        return
+    missing = storage_ids - set(Storage.objects.filter(pk__in=storage_ids).values_list("pk", flat=True))
+    if missing:
+        raise UnmetPreconditionForOperation(f"No storage found with storage_id={min(missing, key=str)}")
 
 
-def data_item_insert(*, fields: dict[str, Any]) -> DataItem:
-    """Insert one copy of an object, applying the oid rule.
+def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = False) -> list[DataItem]:
+    """Insert copies of objects, applying the oid rule, in one statement and one transaction.
 
-    ``fields`` are column values by attribute name; absent ones take their defaults, explicit
-    ``None`` is stored as null. The server sets ``uid_creation``. Without an ``oid`` the copy
+    Each row holds column values by attribute name; absent ones take their defaults, explicit
+    ``None`` is stored as null. The server sets ``uid_creation``. Without an ``oid`` a copy
     starts a new object (``oid = uid``); with one that is the uid of any known copy, the new copy
     joins that copy's object (its root ``oid`` and ``oid_creation``); any other ``oid`` is kept.
-    An item name is registered at most once per storage.
+    An item name is registered at most once per storage (the database's unique constraint
+    decides, so concurrent inserts cannot both win). ``storages_checked``: the caller has
+    already made sure the rows' storages exist.
     """
-    fields = {key: value for key, value in fields.items() if key not in SERVER_COLUMNS}
-    _check_storage(fields.get("storage_id"))
-    with transaction.atomic():
-        item = DataItem(**fields)
-        item.uid_creation = timezone.now()
+    items = [DataItem(**{key: value for key, value in row.items() if key not in SERVER_COLUMNS}) for row in rows]
+    if not storages_checked:
+        _check_storages({item.storage_id for item in items if item.storage_id is not None})
+    now = timezone.now()
+    given = {item.oid for item in items if item.oid is not None}
+    roots = {}
+    if given:
+        found = DataItem.objects.filter(uid__in=given).values_list("uid", "oid", "oid_creation")
+        roots = {uid: (oid, created) for uid, oid, created in found}
+    for item in items:
+        item.uid_creation = now
         if item.oid is None:
-            item.oid = item.uid
-            item.oid_creation = item.uid_creation
-        else:
-            root = DataItem.objects.filter(uid=item.oid).values_list("oid", "oid_creation").first()
-            if root is not None:
-                item.oid, item.oid_creation = root
-        if (
-            item.item_name is not None
-            and item.storage_id is not None
-            and DataItem.objects.filter(item_name=item.item_name, storage_id=item.storage_id).exists()
-        ):
-            raise _duplicate(item.item_name)
-        try:
-            with transaction.atomic():
-                item.save(force_insert=True)
-        except IntegrityError:  # lost a race against the same name on the same storage
-            raise _duplicate(item.item_name) from None
-    return item
+            item.oid, item.oid_creation = item.uid, now
+        elif item.oid in roots:
+            item.oid, item.oid_creation = roots[item.oid]
+    try:
+        with transaction.atomic():
+            DataItem.objects.bulk_create(items, batch_size=1000)
+    except IntegrityError:
+        raise _conflict(items) from None
+    return items
+
+
+def _conflict(items: list[DataItem]) -> ValueAlreadyInDB:
+    """Why an insert of ``items`` broke a unique rule: a name on a storage, or a uid, taken."""
+    for item in items:
+        if item.item_name is not None and item.storage_id is not None:
+            if DataItem.objects.filter(item_name=item.item_name, storage_id=item.storage_id).exists():
+                return _duplicate(item.item_name)
+    pairs = Counter((item.item_name, item.storage_id) for item in items if item.storage_id is not None)
+    repeated = [name for (name, _), count in pairs.items() if count > 1 and name is not None]
+    if repeated:
+        return _duplicate(repeated[0])
+    taken = DataItem.objects.filter(uid__in=[item.uid for item in items]).values_list("uid", flat=True).first()
+    return ValueAlreadyInDB(f"A data item with uid {taken} exists already")
+
+
+def data_item_insert(*, fields: dict[str, Any], storages_checked: bool = False) -> DataItem:
+    """Insert one copy of an object, applying the oid rule (see ``data_items_insert``)."""
+    return data_items_insert(rows=[fields], storages_checked=storages_checked)[0]
 
 
 def data_item_init(
@@ -106,7 +128,7 @@ def _not_found(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> 
 
 def _apply(rows: QuerySet, fields: dict[str, Any], not_found: ObjectNotFound) -> DataItem:
     """Update every row of ``rows``; return the first one (in catalogue order) after the update."""
-    _check_storage(fields.get("storage_id"))
+    _check_storages({fields["storage_id"]} if fields.get("storage_id") else set())
     with transaction.atomic():
         first = rows.select_for_update().first()
         if first is None:

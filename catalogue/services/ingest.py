@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
-from catalogue.services.data_items import data_item_insert
+from catalogue.services.data_items import data_items_insert
 from catalogue.services.storages import storage_remote
 from dlm import params as p
 from dlm import rclone
@@ -288,8 +287,8 @@ def _register(
                 raise UnmetPreconditionForOperation("; ".join(error["msg"] for error in regs[0].errors))
         _raise_errors(regs)
         checked_at = timezone.now()
-    with transaction.atomic():
-        return [data_item_insert(fields=_fields(reg, storage, owner, checked_at)) for reg in regs]
+    rows = [_fields(reg, storage, owner, checked_at) for reg in regs]
+    return data_items_insert(rows=rows, storages_checked=True)
 
 
 def _raise_errors(regs: list[Registration]) -> None:
