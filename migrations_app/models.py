@@ -1,0 +1,67 @@
+"""Copy jobs: the upstream ``migration`` row, and what an operator needs to follow and steer it."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from catalogue.models import Storage
+from migrations_app.choices import ACTIVE_STATES, JobState
+
+
+class Migration(models.Model):
+    """One copy of an object's bytes from a source copy (uid) to a destination storage.
+
+    The row is the truth about the job: its state, attempts, progress and last error. The first
+    columns are upstream's ``migration`` row (what ``get_migration`` returns); ``complete`` and
+    ``completion_date`` are set once, when the destination copy has been verified.
+    """
+
+    migration_id = models.BigAutoField(primary_key=True)
+    job_id = models.BigIntegerField(default=0)  # the attempt's rclone job id (0: none yet)
+    oid = models.UUIDField(db_index=True)
+    url = models.CharField(max_length=255, default="", blank=True)  # where the job runs (worker)
+    source_storage = models.ForeignKey(
+        Storage, on_delete=models.PROTECT, db_column="source_storage_id", related_name="outgoing_migrations"
+    )
+    destination_storage = models.ForeignKey(
+        Storage, on_delete=models.PROTECT, db_column="destination_storage_id", related_name="incoming_migrations"
+    )
+    user = models.CharField(max_length=255, default="SKA")
+    group = models.CharField(max_length=255, default="SKA")
+    job_status = models.JSONField(null=True, blank=True)
+    job_stats = models.JSONField(null=True, blank=True)
+    complete = models.BooleanField(default=False)
+    date = models.DateTimeField(default=timezone.now, db_index=True)
+    completion_date = models.DateTimeField(null=True, blank=True)
+    command = models.TextField(default="", blank=True)  # what was asked of rclone, without secrets
+
+    source_uid = models.UUIDField()
+    destination_uid = models.UUIDField(unique=True)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(default="", blank=True)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    rate = models.FloatField(default=0.0)  # bytes/s of the running attempt
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a running attempt's last sign of life
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # a retry waits until then
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "migration"
+        ordering = ["migration_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["oid", "destination_storage"],
+                condition=Q(state__in=ACTIVE_STATES),
+                name="migration_one_active_copy_per_destination",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "heartbeat_at"], name="migration_state_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"migration {self.migration_id} ({self.state})"
