@@ -290,3 +290,113 @@ def remote_reachable(config: dict[str, Any]) -> Reachability:
     except RcloneError as exc:
         return Reachability(False, str(exc))
     return Reachability(True, None)
+
+
+# --- copies -----------------------------------------------------------------------------------
+# A copy is a job nobody waits on, so rclone may retry a failing request one more time than for a
+# quick call; not ten times (S3's backoff would make a closed port a four-minute wait): the copy
+# job itself is retried later, with backoff (DLM_COPY_MAX_ATTEMPTS).
+_COPY = {"LowLevelRetries": 3}
+
+
+def _fs_at(config: dict[str, Any], path: str) -> dict[str, Any]:
+    fs = _fs(config)
+    fs["_root"] = full_path(fs["_root"], path) or "/"
+    return fs
+
+
+def secret_values(*configs: dict[str, Any]) -> list[str]:
+    """The secret option values of remote definitions: what must be masked in text shown to people."""
+    return [value for config in configs for value in _secret_values(config)]
+
+
+def mask(text: str, values: list[str]) -> str:
+    """``text`` with each of ``values`` (secrets, see ``secret_values``) replaced by ``***``."""
+    return _mask(text, values)
+
+
+def copy_start(
+    src_config: dict[str, Any],
+    src_path: str,
+    dst_config: dict[str, Any],
+    dst_path: str,
+    *,
+    tree: bool,
+    group: str,
+) -> int:
+    """Start copying ``src_path`` to ``dst_path`` in the background; the rclone job id.
+
+    A file is copied with ``operations/copyfile``, a tree with ``sync/copy`` (nothing is deleted at
+    the destination). Files already identical at the destination are skipped, so starting the same
+    copy again is safe. ``group`` names the job's statistics (see ``job_stats``).
+    """
+    if tree:
+        method = "sync/copy"
+        params: dict[str, Any] = {"srcFs": _fs_at(src_config, src_path), "dstFs": _fs_at(dst_config, dst_path)}
+    else:
+        method = "operations/copyfile"
+        params = {
+            "srcFs": _fs(src_config),
+            "srcRemote": _remote(src_path),
+            "dstFs": _fs(dst_config),
+            "dstRemote": _remote(dst_path),
+        }
+    params.update(_async=True, _group=group, _config=_COPY)
+    return int(DAEMON.call(method, params)["jobid"])
+
+
+def hashsum_start(config: dict[str, Any], path: str, *, hash_type: str, download: bool, group: str) -> int:
+    """Start hashing every file under ``path`` (a file or a tree) in the background; the rclone job
+    id. ``download``: read the bytes where the backend cannot give the hash itself. The finished
+    job's ``output`` is ``{"hashsum": ["<hash>  <name>", …]}``."""
+    params = {"fs": _fs_at(config, path), "hashType": hash_type, "download": download, "_async": True, "_group": group}
+    return int(DAEMON.call("operations/hashsum", params)["jobid"])
+
+
+def job_status(job_id: int, *, secrets: list[str] | None = None) -> dict[str, Any]:
+    """rclone's status of a background job (``finished``, ``success``, ``error``, ``output``…), its
+    error text masked with ``secrets``; ``RcloneError`` (404) when rclone does not know the job."""
+    answer = DAEMON.call("job/status", {"jobid": job_id})
+    if answer.get("error"):
+        answer["error"] = _mask(str(answer["error"]), secrets or [])
+    return answer
+
+
+def job_stats(group: str, *, secrets: list[str] | None = None) -> dict[str, Any]:
+    """rclone's transfer statistics of a job group (``bytes``, ``totalBytes``, ``speed``, ``transfers``,
+    ``errors``, ``lastError``…), error text masked with ``secrets``."""
+    answer = DAEMON.call("core/stats", {"group": group})
+    if answer.get("lastError"):
+        answer["lastError"] = _mask(str(answer["lastError"]), secrets or [])
+    return answer
+
+
+def job_stop(job_id: int) -> None:
+    """Ask rclone to stop a background job (a job that has finished already is left as it is)."""
+    try:
+        DAEMON.call("job/stop", {"jobid": job_id})
+    except RcloneError as exc:
+        if exc.status not in (404, 500):
+            raise
+
+
+def stats_delete(group: str) -> None:
+    """Forget a job group's statistics (the daemon would keep them for its lifetime)."""
+    try:
+        DAEMON.call("core/stats-delete", {"group": group})
+    except RcloneError:
+        pass
+
+
+def remove(config: dict[str, Any], path: str, *, tree: bool) -> None:
+    """Delete the file (or, ``tree``, everything under the directory) at ``path``; nothing there is fine."""
+    if stat(config, path, hashes=()) is None:
+        return
+    try:
+        if tree:
+            DAEMON.call("operations/purge", {"fs": _fs(config), "remote": _remote(path)}, timeout=max(_timeout(), 300))
+        else:
+            DAEMON.call("operations/deletefile", {"fs": _fs(config), "remote": _remote(path)})
+    except RcloneError as exc:
+        if exc.status != 404:
+            raise

@@ -229,18 +229,28 @@ LOCATION_CONFIG = env_path("LOCATION_CONFIG")
 STORAGE_CONFIG = env_path("STORAGE_CONFIG")
 
 # --- jobs -----------------------------------------------------------------------------------
+# A task may run this long (the largest copy). A dead worker is noticed by its copy job's stale
+# heartbeat (DLM_COPY_HEARTBEAT_LIMIT), not by this timeout; django-q2 redelivers a task whose
+# worker died only after ``retry``, which must exceed ``timeout``.
+DLM_TASK_TIMEOUT = env_int("DLM_TASK_TIMEOUT", 86400, minimum=1)
 Q_CLUSTER = {
     "name": "dlm",
     "orm": "default",
     "workers": env_int("DLM_WORKERS", 2, minimum=1),
-    "timeout": env_int("DLM_TASK_TIMEOUT", 3600, minimum=1),
-    "retry": env_int("DLM_TASK_TIMEOUT", 3600, minimum=1) + 60,
-    "max_attempts": 1,
+    "timeout": DLM_TASK_TIMEOUT,
+    "retry": DLM_TASK_TIMEOUT + 60,
+    "max_attempts": 1,  # DLM counts a copy's attempts itself (DLM_COPY_MAX_ATTEMPTS)
     "ack_failures": False,
     "poll": 0.5,
     "catch_up": False,
     "label": "Jobs",
 }
+
+# Copy jobs: attempts before a copy is failed; the first retry's delay in seconds (doubled for
+# each further retry); how old a running job's heartbeat may get before the job is re-queued.
+DLM_COPY_MAX_ATTEMPTS = env_int("DLM_COPY_MAX_ATTEMPTS", 3, minimum=1)
+DLM_COPY_RETRY_DELAY = env_int("DLM_COPY_RETRY_DELAY", 30, minimum=0)
+DLM_COPY_HEARTBEAT_LIMIT = env_int("DLM_COPY_HEARTBEAT_LIMIT", 60, minimum=5)
 
 # --- auth pages -----------------------------------------------------------------------------
 LOGIN_URL = "/admin/login/"

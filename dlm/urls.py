@@ -8,6 +8,7 @@ from django.urls import Resolver404, path, re_path, resolve
 
 import catalogue.api.views  # noqa: F401  (registers the catalogue operations)
 import dlm.api  # noqa: F401  (registers the heartbeat)
+import migrations_app.api.views  # noqa: F401  (registers the copy-job operations)
 from dlm.api import OpenApiDocument, SwaggerDocs
 from dlm.contract import REGISTRY, urlpatterns_for
 

@@ -1,0 +1,450 @@
+"""The copy job runner: what a worker does with a ``Migration`` row.
+
+A job is claimed with a conditional update (so a second delivery of the same task does nothing),
+copied by this process's rclone daemon while its progress and a heartbeat are written to the row,
+then verified against what the catalogue recorded for the source. Only a verified copy makes the
+destination item READY. A failed attempt is retried later, with exponential backoff, up to
+``DLM_COPY_MAX_ATTEMPTS``; after that the job is failed and the destination item CORRUPTED. A job
+whose worker died (its heartbeat stopped) is re-queued by ``copy_jobs_recover``, which runs every
+minute; the new attempt copies again, and rclone skips what is already there and identical.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule
+from django_q.tasks import async_task, schedule
+
+from catalogue.choices import ItemState, ItemType
+from catalogue.models import DataItem
+from catalogue.services.ingest import FILE_COUNT_KEY, RCLONE_HASHES
+from catalogue.services.storages import storage_remote
+from dlm import rclone
+from dlm.crypto import SecretDecryptionError
+from dlm.errors import UnmetPreconditionForOperation
+from migrations_app.choices import JobState
+from migrations_app.jobs import COPY_TASK
+from migrations_app.models import Migration
+
+log = logging.getLogger("dlm.copy")
+
+RECOVER_TASK = "migrations_app.tasks.copy_jobs_recover"
+RECOVER_SCHEDULE = "dlm-copy-jobs-recover"
+
+# Polling of a running rclone job: fast at first (a small file is done in milliseconds), then
+# at most every second, so progress and the heartbeat stay fresh.
+_FIRST_POLL, _MAX_POLL = 0.02, 1.0
+
+
+class CopyFailed(Exception):
+    """An attempt failed; the message (rclone's reason, secrets masked) goes to ``last_error``."""
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _LostClaim(Exception):
+    pass
+
+
+@dataclass
+class _Attempt:
+    """One claimed attempt at a job, with what it needs to talk to rclone."""
+
+    migration: Migration
+    token: int  # the attempt number we claimed; a heartbeat only lands while it is still ours
+    source: DataItem
+    destination: DataItem
+    src_config: dict[str, Any]
+    dst_config: dict[str, Any]
+    src_path: str
+    dst_path: str
+    tree: bool
+    secrets: list[str]
+
+    @property
+    def group(self) -> str:
+        return f"copy-{self.migration.pk}"
+
+    def mine(self) -> Any:
+        return Migration.objects.filter(pk=self.migration.pk, attempts=self.token, url=self.migration.url)
+
+
+def worker_name() -> str:
+    """Where an attempt runs: host name and process id (the row's ``url``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def after_copy(attempt: _Attempt) -> None:
+    """Called between the copy and its verification. Does nothing: a test hook, so that a test can
+    damage the destination's bytes and watch the verification catch it."""
+
+
+# --- claiming -----------------------------------------------------------------------------------
+
+
+def _stale_before() -> Any:
+    return timezone.now() - timedelta(seconds=settings.DLM_COPY_HEARTBEAT_LIMIT)
+
+
+def copy_job_claim(migration_id: int) -> Migration | None:
+    """Take the job for this worker: a queued job whose retry time has come, or a running or
+    verifying job whose heartbeat is stale (its worker died). None when it is not to be taken
+    (another worker runs it, it is finished, or it does not exist)."""
+    now = timezone.now()
+    claimable = (
+        Q(state=JobState.QUEUED, next_attempt_at__isnull=True)
+        | Q(state=JobState.QUEUED, next_attempt_at__lte=now)
+        | Q(state__in=(JobState.RUNNING, JobState.VERIFYING), heartbeat_at__lt=_stale_before())
+        | Q(state__in=(JobState.RUNNING, JobState.VERIFYING), heartbeat_at__isnull=True)
+    )
+    changed = (
+        Migration.objects.filter(claimable, pk=migration_id)
+        .exclude(complete=True)
+        .update(
+            state=JobState.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            next_attempt_at=None,
+            url=worker_name(),
+            job_id=0,
+            bytes_done=0,
+            rate=0.0,
+        )
+    )
+    if changed != 1:
+        return None
+    return Migration.objects.select_related("source_storage", "destination_storage").get(pk=migration_id)
+
+
+# --- the task body ------------------------------------------------------------------------------
+
+
+def copy_job_run(migration_id: int) -> str:
+    """Run one attempt at a copy job, if it can be claimed; the job's state afterwards (or
+    ``"not claimed"``). Never raises for a failed copy: the row records it."""
+    migration = copy_job_claim(migration_id)
+    if migration is None:
+        log.info("copy job %s: not claimed (finished, waiting for a retry, or running elsewhere)", migration_id)
+        return "not claimed"
+    token = migration.attempts
+    secrets: list[str] = []
+    attempt: _Attempt | None = None
+    try:
+        attempt = _prepare(migration, token)
+        secrets = attempt.secrets
+        if migration.cancel_requested:
+            raise _Cancelled
+        _copy(attempt)
+        _verify_phase(attempt)
+        _complete(attempt)
+    except _LostClaim:
+        log.warning("copy job %s: attempt %s lost its claim (another worker took over)", migration_id, token)
+        return "lost claim"
+    except _Cancelled:
+        _cancel(migration, token, attempt)
+    except Exception as exc:
+        if isinstance(exc, CopyFailed | rclone.RcloneError | UnmetPreconditionForOperation | SecretDecryptionError):
+            reason = str(exc)
+        else:
+            log.exception("copy job %s: attempt %s failed unexpectedly", migration_id, token)
+            reason = f"{type(exc).__name__}: {exc}"
+        _attempt_failed(migration, token, rclone.mask(reason, secrets))
+    return Migration.objects.filter(pk=migration_id).values_list("state", flat=True).first() or "gone"
+
+
+def _prepare(migration: Migration, token: int) -> _Attempt:
+    source = DataItem.objects.select_related("storage").filter(uid=migration.source_uid).first()
+    destination = DataItem.objects.select_related("storage").filter(uid=migration.destination_uid).first()
+    if source is None:
+        raise CopyFailed(f"The source item {migration.source_uid} is not in the catalogue")
+    if destination is None:
+        raise CopyFailed(f"The destination item {migration.destination_uid} is not in the catalogue")
+    src_config = storage_remote(migration.source_storage)
+    dst_config = storage_remote(migration.destination_storage)
+    attempt = _Attempt(
+        migration=migration,
+        token=token,
+        source=source,
+        destination=destination,
+        src_config=src_config,
+        dst_config=dst_config,
+        src_path=rclone.full_path(migration.source_storage.root_directory, source.uri or ""),
+        dst_path=rclone.full_path(migration.destination_storage.root_directory, destination.uri or ""),
+        tree=source.item_type == ItemType.CONTAINER,
+        secrets=rclone.secret_values(src_config, dst_config),
+    )
+    method = "sync/copy" if attempt.tree else "operations/copyfile"
+    command = f"{method} {src_config.get('name')}:{attempt.src_path} -> {dst_config.get('name')}:{attempt.dst_path}"
+    if not attempt.mine().exists():
+        raise _LostClaim
+    attempt.mine().filter(command="").update(command=command)  # the API may have described it already
+    return attempt
+
+
+def _wait(attempt: _Attempt, job_id: int, group: str, *, progress: bool) -> dict[str, Any]:
+    """Poll an rclone job until it finishes, keeping the heartbeat (and, ``progress``, the
+    progress fields) fresh; stops the job on a cancel request or a lost claim."""
+    delay = _FIRST_POLL
+    while True:
+        status = rclone.job_status(job_id, secrets=attempt.secrets)
+        fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+        if progress:
+            stats = rclone.job_stats(group, secrets=attempt.secrets)
+            total = int(stats.get("totalBytes") or 0) or attempt.source.item_size
+            fields.update(
+                job_status=status,
+                job_stats=stats,
+                bytes_done=int(stats.get("bytes") or 0),
+                bytes_total=total,
+                rate=float(stats.get("speed") or 0.0),
+            )
+        if not attempt.mine().update(**fields):
+            rclone.job_stop(job_id)
+            raise _LostClaim
+        if status.get("finished"):
+            return status
+        if attempt.mine().filter(cancel_requested=True).exists():
+            rclone.job_stop(job_id)
+            _wait_stopped(job_id)
+            raise _Cancelled
+        time.sleep(delay)
+        delay = min(delay * 2, _MAX_POLL)
+
+
+def _wait_stopped(job_id: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if rclone.job_status(job_id).get("finished"):
+                return
+        except rclone.RcloneError:
+            return
+        time.sleep(0.05)
+
+
+def _copy(attempt: _Attempt) -> None:
+    rclone.stats_delete(attempt.group)  # a previous attempt's figures in this daemon
+    job_id = rclone.copy_start(
+        attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path, tree=attempt.tree,
+        group=attempt.group,
+    )  # fmt: skip
+    if not attempt.mine().update(job_id=job_id):
+        rclone.job_stop(job_id)
+        raise _LostClaim
+    status = _wait(attempt, job_id, attempt.group, progress=True)
+    if not status.get("success"):
+        raise CopyFailed(f"rclone copy failed: {status.get('error') or 'no reason given'}")
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+def _verify_phase(attempt: _Attempt) -> None:
+    if not attempt.mine().update(state=JobState.VERIFYING, heartbeat_at=timezone.now()):
+        raise _LostClaim
+    after_copy(attempt)
+    try:
+        if attempt.tree:
+            _verify_tree(attempt)
+        else:
+            _verify_file(attempt)
+    except CopyFailed:
+        # Bad bytes are removed, so the next attempt copies them again rather than skipping them.
+        try:
+            rclone.remove(attempt.dst_config, attempt.dst_path, tree=attempt.tree)
+        except rclone.RcloneError as exc:
+            log.warning("copy job %s: could not remove the bad copy: %s", attempt.migration.pk, exc)
+        raise
+
+
+def _hash_by_job(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: str) -> dict[str, str]:
+    """Hashes of the files under ``path`` (a file: its name), reading the bytes where need be."""
+    group = f"{attempt.group}-hash"
+    job_id = rclone.hashsum_start(config, path, hash_type=hash_type, download=True, group=group)
+    status = _wait(attempt, job_id, group, progress=False)
+    if not status.get("success"):
+        raise CopyFailed(f"rclone could not compute {hash_type} of {path}: {status.get('error')}")
+    sums: dict[str, str] = {}
+    for line in (status.get("output") or {}).get("hashsum") or []:
+        value, _, name = line.partition("  ")
+        sums[name] = value.lower()
+    return sums
+
+
+def _file_hash(attempt: _Attempt, config: dict[str, Any], path: str, entry: dict[str, Any], hash_type: str) -> str:
+    given = (entry.get("Hashes") or {}).get(hash_type)
+    if given:
+        return given.lower()
+    sums = _hash_by_job(attempt, config, path, hash_type)
+    if len(sums) != 1:
+        raise CopyFailed(f"rclone gave no {hash_type} for {path}")
+    return next(iter(sums.values()))
+
+
+def _verify_file(attempt: _Attempt) -> None:
+    source, path = attempt.source, attempt.dst_path
+    recorded = source.item_checksum if source.checksum_method in RCLONE_HASHES and source.item_checksum else None
+    hash_type = source.checksum_method if recorded else "md5"
+    entry = rclone.stat(attempt.dst_config, path, hashes=(hash_type,))
+    if entry is None or entry.get("IsDir"):
+        raise CopyFailed(f"Verification failed: no file at {path} after the copy")
+    size = int(entry["Size"])
+    if source.item_size is not None and size != source.item_size:
+        raise CopyFailed(f"Verification failed: {path} holds {size} bytes, the source {source.item_size}")
+    actual = _file_hash(attempt, attempt.dst_config, path, entry, hash_type)
+    if recorded:
+        expected = recorded.lower()
+    else:  # nothing recorded that rclone can compute: compare with a fresh hash of the source
+        src_entry = rclone.stat(attempt.src_config, attempt.src_path, hashes=(hash_type,))
+        if src_entry is None:
+            raise CopyFailed(f"Verification failed: the source {attempt.src_path} has gone")
+        expected = _file_hash(attempt, attempt.src_config, attempt.src_path, src_entry, hash_type)
+    if actual != expected:
+        raise CopyFailed(f"Verification failed: {hash_type} of {path} is {actual}, expected {expected}")
+
+
+def _verify_tree(attempt: _Attempt) -> None:
+    source, path = attempt.source, attempt.dst_path
+    src_bytes, src_count = rclone.size(attempt.src_config, attempt.src_path)
+    dst_bytes, dst_count = rclone.size(attempt.dst_config, path)
+    expected_count = (source.metadata or {}).get(FILE_COUNT_KEY, src_count)
+    if (dst_bytes, dst_count) != (src_bytes, src_count):
+        raise CopyFailed(
+            f"Verification failed: {path} holds {dst_count} files, {dst_bytes} bytes; "
+            f"the source {src_count} files, {src_bytes} bytes"
+        )
+    if source.item_size is not None and dst_bytes != source.item_size:
+        raise CopyFailed(f"Verification failed: {path} holds {dst_bytes} bytes, the item {source.item_size}")
+    if dst_count != expected_count:
+        raise CopyFailed(f"Verification failed: {path} holds {dst_count} files, the item {expected_count}")
+    attempt.mine().update(heartbeat_at=timezone.now())
+    src_files = {entry["Path"]: entry for entry in rclone.list_files(attempt.src_config, attempt.src_path)}
+    dst_files = {entry["Path"]: entry for entry in rclone.list_files(attempt.dst_config, path)}
+    for name, entry in src_files.items():
+        copy = dst_files.get(name)
+        if copy is None or int(copy["Size"]) != int(entry["Size"]):
+            raise CopyFailed(f"Verification failed: {path}/{name} is missing or of another size")
+        want, got = (entry.get("Hashes") or {}).get("md5"), (copy.get("Hashes") or {}).get("md5")
+        if want and got and want.lower() != got.lower():
+            raise CopyFailed(f"Verification failed: md5 of {path}/{name} is {got}, expected {want}")
+
+
+# --- endings ------------------------------------------------------------------------------------
+
+
+def _complete(attempt: _Attempt) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        if (
+            not attempt.mine()
+            .filter(state=JobState.VERIFYING)
+            .update(
+                state=JobState.COMPLETED,
+                complete=True,
+                completion_date=now,
+                finished_at=now,
+                heartbeat_at=now,
+                last_error="",
+                next_attempt_at=None,
+            )
+        ):
+            raise _LostClaim
+        DataItem.objects.filter(uid=attempt.destination.uid).update(item_state=ItemState.READY, last_check=now)
+    rclone.stats_delete(attempt.group)
+    log.info("copy job %s: completed and verified", attempt.migration.pk)
+
+
+def _cancel(migration: Migration, token: int, attempt: _Attempt | None) -> None:
+    if attempt is not None:
+        try:
+            rclone.remove(attempt.dst_config, attempt.dst_path, tree=attempt.tree)
+        except rclone.RcloneError as exc:
+            log.warning("copy job %s: could not remove the partial copy: %s", migration.pk, exc)
+    now = timezone.now()
+    with transaction.atomic():
+        Migration.objects.filter(pk=migration.pk, attempts=token).update(
+            state=JobState.CANCELLED, finished_at=now, completion_date=now, heartbeat_at=now, last_error="Cancelled"
+        )
+        DataItem.objects.filter(uid=migration.destination_uid).update(item_state=ItemState.CORRUPTED)
+    log.info("copy job %s: cancelled", migration.pk)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a job waits after its ``attempts``-th failed attempt: doubling from ``DLM_COPY_RETRY_DELAY``."""
+    return timedelta(seconds=settings.DLM_COPY_RETRY_DELAY * 2 ** max(attempts - 1, 0))
+
+
+def _attempt_failed(migration: Migration, token: int, reason: str) -> None:
+    now = timezone.now()
+    rows = Migration.objects.filter(pk=migration.pk, attempts=token, state__in=(JobState.RUNNING, JobState.VERIFYING))
+    if token >= settings.DLM_COPY_MAX_ATTEMPTS:
+        with transaction.atomic():
+            if rows.update(state=JobState.FAILED, last_error=reason, finished_at=now, heartbeat_at=now):
+                DataItem.objects.filter(uid=migration.destination_uid).update(item_state=ItemState.CORRUPTED)
+        log.warning("copy job %s: failed after %s attempts: %s", migration.pk, token, reason)
+        return
+    next_at = now + retry_delay(token)
+    if rows.update(state=JobState.QUEUED, last_error=reason, next_attempt_at=next_at, heartbeat_at=now):
+        log.warning("copy job %s: attempt %s failed, retrying at %s: %s", migration.pk, token, next_at, reason)
+        transaction.on_commit(lambda: _requeue(migration.pk, next_at, token))
+
+
+def _requeue(migration_id: int, when: Any, attempt: int) -> None:
+    if when <= timezone.now():
+        async_task(COPY_TASK, migration_id, task_name=f"copy-{migration_id}")
+        return
+    name = f"copy-{migration_id}-retry-{attempt}"
+    Schedule.objects.filter(name=name).delete()  # a fired one of an earlier run of the job (names are unique)
+    # repeats=-1: django-q2 deletes a ONCE schedule once it has fired.
+    schedule(COPY_TASK, migration_id, name=name, schedule_type=Schedule.ONCE, next_run=when, repeats=-1)
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+def _pending_copy_tasks() -> set[int]:
+    """The jobs with a copy task in the queue (waiting, or held by a worker)."""
+    pending: set[int] = set()
+    for task in OrmQ.objects.all():
+        if task.task.get("func") == COPY_TASK and task.task.get("args"):
+            pending.add(int(task.task["args"][0]))
+    return pending
+
+
+def copy_jobs_recover(*, enqueue: Callable[[int], Any] | None = None) -> list[int]:
+    """Re-queue the jobs a worker lost: running or verifying with a heartbeat older than
+    ``DLM_COPY_HEARTBEAT_LIMIT`` (its worker died), and queued jobs due for longer than that with
+    no task in the queue (a task lost, or a retry schedule that did not fire). Their ids."""
+    send = enqueue or (lambda pk: async_task(COPY_TASK, pk, task_name=f"copy-{pk}"))
+    stale = _stale_before()
+    dead = Migration.objects.filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),
+        state__in=(JobState.RUNNING, JobState.VERIFYING),
+    )
+    waiting = Migration.objects.filter(state=JobState.QUEUED).filter(
+        Q(next_attempt_at__lt=stale) | Q(next_attempt_at__isnull=True, date__lt=stale)
+    )
+    ids = list(dead.values_list("pk", flat=True))
+    waiting_ids = list(waiting.values_list("pk", flat=True))
+    if waiting_ids:
+        pending = _pending_copy_tasks()
+        ids += [pk for pk in waiting_ids if pk not in pending]
+    for pk in ids:
+        log.warning("copy job %s: re-queued by the recovery check", pk)
+        send(pk)
+    return ids

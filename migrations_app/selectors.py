@@ -1,0 +1,66 @@
+"""Reads of the copy jobs: the queries behind ``query_migrations`` and ``get_migration``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from dlm import params as p
+from dlm.errors import RequestValidationError, validation_error
+from migrations_app.models import Migration
+
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+def query_date(name: str, raw: str | None) -> datetime | None:
+    """A date filter of ``query_migrations``: ``YYYYMMDD`` or ISO (a date alone is midnight;
+    naive is UTC). Anything else is a 422 naming the parameter (upstream: a 500)."""
+    if raw is None or raw.strip() == "":
+        return None
+    value = raw.strip()
+    compact = _COMPACT_DATE.match(value)
+    if compact:
+        value = "-".join(compact.groups())
+    elif re.fullmatch(r"[+-]?\d+(\.\d+)?", value):  # not Unix seconds: upstream reads dates only
+        raise RequestValidationError(
+            [validation_error("datetime_parsing", ["query", name], "Input should be YYYYMMDD or an ISO date", raw)]
+        )
+    try:
+        return p.parse_datetime(value)
+    except p.ParamError as exc:
+        raise RequestValidationError([validation_error(exc.kind, ["query", name], exc.msg, raw)]) from None
+
+
+def migration_query(
+    *,
+    user: str = "",
+    start_date: str | None = None,
+    end_date: str | None = None,
+    storage_id: uuid.UUID | None = None,
+) -> QuerySet:
+    """Copy jobs, in ``migration_id`` order, filtered (all combined) by: created at or after
+    ``start_date``; completed at or before ``end_date`` (jobs not completed have no
+    ``completion_date``, so they never match an ``end_date``); ``storage_id`` as source or
+    destination; ``user`` (only when given: every caller sees every job)."""
+    start = query_date("start_date", start_date)
+    end = query_date("end_date", end_date)
+    jobs = Migration.objects.all()
+    if user:
+        jobs = jobs.filter(user=user)
+    if start is not None:
+        jobs = jobs.filter(date__gte=start)
+    if end is not None:
+        jobs = jobs.filter(completion_date__lte=end)
+    if storage_id:
+        jobs = jobs.filter(Q(source_storage_id=storage_id) | Q(destination_storage_id=storage_id))
+    return jobs.order_by("migration_id")
+
+
+def migration_get(*, migration_id: int) -> QuerySet:
+    """The job with that id (none or one row; none for an id no job can have)."""
+    if not 1 <= migration_id < 2**63:
+        return Migration.objects.none()
+    return Migration.objects.filter(migration_id=migration_id)

@@ -1,0 +1,332 @@
+"""Writes of the copy jobs: creating one (the destination copy and its job, at once), cancelling
+and retrying. The API, the web UI and the admin all call these; the worker runs the jobs
+(``migrations_app.tasks``).
+
+A copy's destination item is INITIALISED while its job is queued or running, READY once the
+worker has verified the bytes, and CORRUPTED when the job fails or is cancelled: the row stays
+(``destination_uid`` never dangles) and says that whatever bytes are there are not to be trusted.
+A retry sets it back to INITIALISED. (Upstream deleted the row on failure, §10 #20.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalogue.choices import ItemState, ItemType
+from catalogue.models import DataItem, Storage
+from catalogue.services.data_items import data_item_insert
+from catalogue.services.ingest import uri_problem
+from catalogue.services.storages import storage_remote
+from dlm.crypto import SecretDecryptionError
+from dlm.errors import (
+    InvalidQueryParameters,
+    ObjectNotFound,
+    RequestValidationError,
+    UnmetPreconditionForOperation,
+    ValueAlreadyInDB,
+    validation_error,
+)
+from migrations_app.choices import ACTIVE_STATES, JobState
+from migrations_app.jobs import copy_job_enqueue
+from migrations_app.models import Migration
+
+# Columns of the source copy that the destination copy carries over.
+CARRIED_OVER = (
+    "item_name",
+    "item_type",
+    "target_phase",
+    "uid_expiration",
+    "oid_expiration",
+    "metadata",
+    "item_size",
+    "decompressed_size",
+    "item_checksum",
+    "checksum_method",
+)
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def _source(*, uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> DataItem:
+    """The copy to read from: the uid named, or else the first READY copy (in catalogue order)
+    of the oid, or else of the item name. It must be READY and on a storage."""
+    if not (uid or oid or item_name):
+        raise InvalidQueryParameters("Either an item_name or an OID or an UID have to be provided")
+    if uid:
+        source = DataItem.objects.filter(uid=uid).first()
+        if source is None:
+            raise UnmetPreconditionForOperation(f"No data item with uid={uid}")
+    else:
+        copies = DataItem.objects.filter(oid=oid) if oid else DataItem.objects.filter(item_name=item_name)
+        what = f"oid={oid}" if oid else f"item_name={item_name!r}"
+        source = copies.filter(item_state=ItemState.READY).first()
+        if source is None:
+            if not copies.exists():
+                raise UnmetPreconditionForOperation(f"No data item with {what}")
+            raise UnmetPreconditionForOperation(f"No READY copy of the data item with {what}")
+    if source.item_state != ItemState.READY:
+        raise UnmetPreconditionForOperation(
+            f"The source copy {source.uid} is {source.item_state}, not READY: only a READY copy can be copied"
+        )
+    if source.storage_id is None:
+        raise UnmetPreconditionForOperation(f"The source copy {source.uid} is on no storage")
+    return source
+
+
+def _destination(*, destination_name: str, destination_id: uuid.UUID | None) -> Storage:
+    """The storage named by ``destination_name`` (which wins) or ``destination_id``."""
+    if destination_name:
+        storage = Storage.objects.filter(storage_name=destination_name).first()
+        if storage is None:
+            raise UnmetPreconditionForOperation(f"No destination storage named {destination_name!r}")
+        return storage
+    if destination_id:
+        storage = Storage.objects.filter(pk=destination_id).first()
+        if storage is None:
+            raise UnmetPreconditionForOperation(f"No destination storage with storage_id={destination_id}")
+        return storage
+    raise InvalidQueryParameters("Either destination_name or destination_id must be given")
+
+
+def _require_remote(storage: Storage, role: str) -> None:
+    """The storage must have a usable rclone config (its secrets are not kept)."""
+    try:
+        storage_remote(storage)
+    except UnmetPreconditionForOperation:
+        raise UnmetPreconditionForOperation(
+            f"The {role} storage {storage.storage_name} has no rclone config: copies need one at both ends"
+        ) from None
+    except SecretDecryptionError:
+        raise UnmetPreconditionForOperation(
+            f"The rclone config of the {role} storage {storage.storage_name} cannot be decrypted"
+        ) from None
+
+
+def _destination_uri(path: str, source: DataItem) -> str:
+    """Where the copy goes under the destination's root: ``path``, or the source's uri."""
+    if path:
+        problem = uri_problem(path)
+        if problem is None and len(path) > DataItem._meta.get_field("uri").max_length:
+            problem = "path should have at most 4096 characters"
+        if problem:
+            raise RequestValidationError([validation_error("value_error", ["query", "path"], problem, path)])
+        return path
+    problem = uri_problem(source.uri or "")
+    if problem:
+        raise UnmetPreconditionForOperation(
+            f"The source copy's uri {source.uri!r} cannot be used on the destination ({problem}): give a path"
+        )
+    return source.uri
+
+
+def _active_job(oid: uuid.UUID, destination: Storage) -> Migration | None:
+    return (
+        Migration.objects.filter(oid=oid, destination_storage=destination, state__in=ACTIVE_STATES)
+        .order_by("migration_id")
+        .first()
+    )
+
+
+def _already_active(job: Migration) -> ValueAlreadyInDB:
+    return ValueAlreadyInDB(
+        f"A copy of {job.oid} to storage {job.destination_storage.storage_name} is already {job.state}: "
+        f"migration {job.migration_id}"
+    )
+
+
+def _check_not_there(source: DataItem, destination: Storage) -> None:
+    """No job copying the object there now, and no READY copy of it there already."""
+    job = _active_job(source.oid, destination)
+    if job is not None:
+        raise _already_active(job)
+    ready = DataItem.objects.filter(oid=source.oid, storage=destination, item_state=ItemState.READY).first()
+    if ready is not None:
+        raise ValueAlreadyInDB(
+            f"A READY copy of {source.oid} is already on storage {destination.storage_name}: {ready.uid}"
+        )
+    stale = (
+        Migration.objects.filter(
+            oid=source.oid, destination_storage=destination, state__in=(JobState.FAILED, JobState.CANCELLED)
+        )
+        .order_by("-migration_id")
+        .first()
+    )
+    if stale is not None and DataItem.objects.filter(uid=stale.destination_uid).exists():
+        raise ValueAlreadyInDB(
+            f"A copy of {source.oid} to storage {destination.storage_name} {stale.state}: "
+            f"migration {stale.migration_id} (retry it with retry_migration)"
+        )
+
+
+def copy_command(source: DataItem, source_storage: Storage, destination: Storage, uri: str) -> str:
+    """The job's ``command``: a readable description of the copy, without any secret."""
+    kind = "tree" if source.item_type == ItemType.CONTAINER else "file"
+    return f"copy {source_storage.storage_name}:{source.uri} -> {destination.storage_name}:{uri} ({kind})"
+
+
+def _destination_fields(source: DataItem, destination: Storage, uri: str, user: str) -> dict[str, Any]:
+    fields = {name: getattr(source, name) for name in CARRIED_OVER}
+    fields.update(
+        uid=uuid.uuid4(),
+        oid=source.uid,  # the oid rule: joins the source's object (its root oid and oid_creation)
+        storage_id=destination.storage_id,
+        uri=uri,
+        uid_phase=destination.storage_phase,
+        item_state=ItemState.INITIALISED,
+        item_owner=user,
+    )
+    return fields
+
+
+def copy_job_create(
+    *,
+    user: str,
+    uid: uuid.UUID | None = None,
+    oid: uuid.UUID | None = None,
+    item_name: str = "",
+    destination_name: str = "",
+    destination_id: uuid.UUID | None = None,
+    path: str = "",
+) -> Migration:
+    """Start copying a READY copy to another storage: an INITIALISED destination copy and a
+    queued job, written together, and the job handed to the workers when they commit.
+
+    The source is the copy ``uid`` names, or else the first READY copy (catalogue order) of
+    ``oid``, or else of ``item_name``. The destination is named by ``destination_name`` (which
+    wins) or ``destination_id``; it must differ from the source's storage, and both need an
+    rclone config. The copy goes to ``path`` (relative to the destination's root directory), or
+    to the source's uri. Refused (422 ``ValueAlreadyInDB``) while a job is copying the object to
+    that storage, or when a READY copy of it is there already.
+    """
+    source = _source(uid=uid, oid=oid, item_name=item_name)
+    source_storage = source.storage
+    destination = _destination(destination_name=destination_name, destination_id=destination_id)
+    if destination.pk == source_storage.pk:
+        raise InvalidQueryParameters(
+            f"The destination {destination.storage_name} is the storage of the source copy {source.uid}"
+        )
+    uri = _destination_uri(path, source)
+    _require_remote(source_storage, "source")
+    _require_remote(destination, "destination")
+    _check_not_there(source, destination)
+    fields = _destination_fields(source, destination, uri, user)
+    with transaction.atomic():
+        try:
+            item = data_item_insert(fields=fields, storages_checked=True)
+        except ValueAlreadyInDB:
+            # Its name is taken on the destination: by a concurrent copy of the same object?
+            job = _active_job(source.oid, destination)
+            if job is not None:
+                raise _already_active(job) from None
+            raise
+        try:
+            with transaction.atomic():
+                migration = Migration.objects.create(
+                    oid=item.oid,
+                    source_storage=source_storage,
+                    destination_storage=destination,
+                    source_uid=source.uid,
+                    destination_uid=item.uid,
+                    user=user,
+                    state=JobState.QUEUED,
+                    bytes_total=source.item_size,
+                    command=copy_command(source, source_storage, destination, uri),
+                )
+        except IntegrityError:
+            # A concurrent request won the partial unique constraint (one active job per
+            # object and destination).
+            job = _active_job(item.oid, destination)
+            if job is not None:
+                raise _already_active(job) from None
+            raise ValueAlreadyInDB(
+                f"A copy of {item.oid} to storage {destination.storage_name} exists already"
+            ) from None
+        copy_job_enqueue(migration.migration_id)
+    return migration
+
+
+# --- cancel and retry -------------------------------------------------------------------------
+
+
+def _locked(migration_id: int) -> Migration:
+    migration = None
+    if 1 <= migration_id < 2**63:
+        migration = Migration.objects.select_for_update().filter(migration_id=migration_id).first()
+    if migration is None:
+        raise ObjectNotFound(f"No migration with migration_id={migration_id}")
+    return migration
+
+
+def copy_job_cancel(*, migration_id: int) -> Migration:
+    """Cancel a job. A queued one is cancelled at once (its destination copy CORRUPTED); a
+    running one gets ``cancel_requested``, and the worker stops rclone and finishes the
+    cancellation. A finished job (completed, failed, cancelled) is a 422."""
+    with transaction.atomic():
+        migration = _locked(migration_id)
+        if migration.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+            raise UnmetPreconditionForOperation(
+                f"Migration {migration.migration_id} is {migration.state}: "
+                "only a queued or running job can be cancelled"
+            )
+        migration.cancel_requested = True
+        if migration.state == JobState.QUEUED:
+            migration.state = JobState.CANCELLED
+            migration.finished_at = migration.completion_date = timezone.now()  # as the worker's cancel
+            migration.next_attempt_at = None
+            DataItem.objects.filter(uid=migration.destination_uid, item_state=ItemState.INITIALISED).update(
+                item_state=ItemState.CORRUPTED
+            )
+        migration.save()
+    return migration
+
+
+def copy_job_retry(*, migration_id: int) -> Migration:
+    """Queue a failed or cancelled job again: attempts from 0, its destination copy INITIALISED
+    again (``last_error`` stays until the next attempt). Any other state is a 422."""
+    with transaction.atomic():
+        migration = _locked(migration_id)
+        if migration.state not in (JobState.FAILED, JobState.CANCELLED):
+            raise UnmetPreconditionForOperation(
+                f"Migration {migration.migration_id} is {migration.state}: "
+                "only a failed or cancelled job can be retried"
+            )
+        destination_item = DataItem.objects.select_for_update().filter(uid=migration.destination_uid).first()
+        if destination_item is None or destination_item.item_state not in (ItemState.CORRUPTED, ItemState.INITIALISED):
+            state = "gone" if destination_item is None else destination_item.item_state
+            raise UnmetPreconditionForOperation(
+                f"The destination copy {migration.destination_uid} of migration {migration.migration_id} is {state}"
+            )
+        source_state = DataItem.objects.filter(uid=migration.source_uid).values_list("item_state", flat=True).first()
+        if source_state != ItemState.READY:
+            raise UnmetPreconditionForOperation(
+                f"The source copy {migration.source_uid} is {source_state or 'gone'}, not READY"
+            )
+        ready = DataItem.objects.filter(
+            oid=migration.oid, storage_id=migration.destination_storage_id, item_state=ItemState.READY
+        ).first()
+        if ready is not None:
+            raise ValueAlreadyInDB(f"A READY copy of {migration.oid} is already on that storage: {ready.uid}")
+        migration.state = JobState.QUEUED
+        migration.attempts = 0
+        migration.cancel_requested = False
+        migration.complete = False
+        migration.completion_date = None
+        migration.started_at = migration.finished_at = migration.heartbeat_at = migration.next_attempt_at = None
+        migration.bytes_done = 0
+        migration.rate = 0.0
+        try:
+            with transaction.atomic():
+                migration.save()
+        except IntegrityError:
+            job = _active_job(migration.oid, migration.destination_storage)
+            if job is not None:
+                raise _already_active(job) from None
+            raise
+        DataItem.objects.filter(uid=destination_item.uid).update(item_state=ItemState.INITIALISED)
+        copy_job_enqueue(migration.migration_id)
+    return migration
