@@ -18,7 +18,7 @@ def account_ensure(*, username: str, role: Role | None = None) -> object:
     if role is not None:
         with transaction.atomic():
             user.groups.remove(*Group.objects.filter(name__in=Role.values))
-            user.groups.add(Group.objects.get(name=role.value))
+            user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     return user
 
 

@@ -530,7 +530,7 @@ def test_the_same_name_on_another_storage_is_fine(operator_api, local):
     _new_item(_register(operator_api, storage, item_name="f", uri="f"))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_duplicates_give_one_item_and_one_422(make_api, tmp_path):
     if connection.vendor == "sqlite":
         # Its shared-cache in-memory test database answers "table is locked" (no busy wait) to a

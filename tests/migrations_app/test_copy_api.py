@@ -340,7 +340,7 @@ def test_a_copy_from_the_new_destination_is_refused_until_ready(operator_api, so
     assert not DataItem.objects.filter(storage=third).exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_identical_copies_give_one_job_and_one_422(make_api):
     if connection.vendor == "sqlite":
         pytest.skip("SQLite's in-memory test database cannot hold concurrent writers; run on PostgreSQL")
