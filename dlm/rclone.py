@@ -135,11 +135,23 @@ class Daemon:
             if os.path.exists(self.socket_path):
                 try:
                     self._post("rc/noop", {}, 2)
-                    return
                 except (OSError, http.client.HTTPException):
                     pass
+                else:
+                    self._limit_bandwidth()
+                    return
             time.sleep(0.02)
         raise RcloneError("rclone rcd did not start within 15 s")
+
+    def _limit_bandwidth(self) -> None:
+        """Apply ``DLM_COPY_BWLIMIT`` to every transfer of the new daemon (empty: unlimited)."""
+        rate = getattr(settings, "DLM_COPY_BWLIMIT", "")
+        if not rate:
+            return
+        status, answer = self._post("core/bwlimit", {"rate": rate}, 5)
+        if status != 200:
+            self.stop()
+            raise RcloneError(f"rclone refused DLM_COPY_BWLIMIT={rate!r}: {answer.get('error') or status}")
 
     def stop(self) -> None:
         if self._process is not None and self._pid == os.getpid() and self._process.poll() is None:

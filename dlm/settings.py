@@ -9,6 +9,7 @@ Every variable is documented in README.md.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -251,6 +252,23 @@ Q_CLUSTER = {
 DLM_COPY_MAX_ATTEMPTS = env_int("DLM_COPY_MAX_ATTEMPTS", 3, minimum=1)
 DLM_COPY_RETRY_DELAY = env_int("DLM_COPY_RETRY_DELAY", 30, minimum=0)
 DLM_COPY_HEARTBEAT_LIMIT = env_int("DLM_COPY_HEARTBEAT_LIMIT", 60, minimum=5)
+
+
+def _bwlimit() -> str:
+    """rclone's bandwidth limit for every transfer of this process's daemon: bytes per second with
+    an optional suffix (``B``, ``K``, ``M``, ``G``, ``T``, ``P``: binary multiples), e.g. ``20M``;
+    ``off`` or empty: unlimited."""
+    raw = env_str("DLM_COPY_BWLIMIT").strip()
+    if raw.lower() in ("", "off"):
+        return ""
+    if not re.fullmatch(r"\d+(\.\d+)?[BKMGTP]?", raw, flags=re.IGNORECASE):
+        raise ImproperlyConfigured(
+            f"DLM_COPY_BWLIMIT must be a rate such as 20M (bytes/s, suffix B, K, M, G, T or P) or off, got {raw!r}"
+        )
+    return raw
+
+
+DLM_COPY_BWLIMIT = _bwlimit()
 
 # --- auth pages -----------------------------------------------------------------------------
 LOGIN_URL = "/admin/login/"

@@ -200,8 +200,14 @@ def _wait(attempt: _Attempt, job_id: int, group: str, *, progress: bool) -> dict
     """Poll an rclone job until it finishes, keeping the heartbeat (and, ``progress``, the
     progress fields) fresh; stops the job on a cancel request or a lost claim."""
     delay = _FIRST_POLL
+    daemon_starts = rclone.DAEMON.starts  # the job lives in this daemon: no rclone call since it started
     while True:
-        status = rclone.job_status(job_id, secrets=attempt.secrets)
+        try:
+            status = rclone.job_status(job_id, secrets=attempt.secrets)
+        except rclone.RcloneError as exc:
+            if rclone.DAEMON.starts != daemon_starts:  # it died (and was started again): the job is lost
+                raise CopyFailed("rclone stopped during the job: its daemon died (it has been restarted)") from exc
+            raise
         fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
         if progress:
             stats = rclone.job_stats(group, secrets=attempt.secrets)

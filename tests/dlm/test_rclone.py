@@ -41,6 +41,17 @@ def test_the_daemon_is_started_again_when_it_dies(tmp_path):
     assert rclone.DAEMON.starts == starts + 1
 
 
+def test_the_bandwidth_limit_is_applied_to_each_new_daemon(settings):
+    settings.DLM_COPY_BWLIMIT = "20M"
+    try:
+        rclone.DAEMON.stop()  # the next call starts a daemon with the limit
+        assert rclone.DAEMON.call("core/bwlimit", {})["bytesPerSecond"] == 20 * 1024 * 1024
+    finally:
+        settings.DLM_COPY_BWLIMIT = ""
+        rclone.DAEMON.stop()
+    assert rclone.DAEMON.call("core/bwlimit", {})["bytesPerSecond"] == -1
+
+
 def test_secrets_are_not_on_the_daemons_command_line_or_environment_nor_on_disk(s3_server):
     (s3_server.root / "bucket1" / "s.txt").write_text("s")
     assert rclone.stat(s3_server.config, "bucket1/s.txt")["Size"] == 1

@@ -54,6 +54,8 @@ def test_no_environment_starts_with_generated_local_keys(tmp_path):
         ("DLM_API_TOKEN_TTL_DAYS", "-3"),
         ("DLM_OID_EXPIRATION", "someday"),
         ("DLM_LOG_LEVEL", "LOUD"),
+        ("DLM_COPY_BWLIMIT", "20 MB/s"),
+        ("DLM_COPY_BWLIMIT", "fast"),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(tmp_path, variable, value):

@@ -1,0 +1,237 @@
+#!/usr/bin/env python
+"""Copies through DLM beside plain rclone, in one run.
+
+    .venv/bin/python benchmarks/copy.py [--size-mib 1024] [--small 1000]
+
+1. Creates the database ``dlm_bench_copy`` afresh, writes a ``--size-mib`` file of random bytes
+   and ``--small`` files of 1 KiB, and starts an ``rclone serve s3`` on loopback (keys checked),
+   gunicorn (2 workers) and a django-q2 worker (``manage.py qcluster``), all on PostgreSQL.
+2. Registers the files through the API (with the access check: size and md5 recorded).
+3. Copies the large file local → local and local → S3 through DLM (``copy_data_item``, then
+   polling ``get_migration`` until the job is completed: copied *and verified*), and the same
+   copies with plain ``rclone copyto``; prints both times and the ratio of throughputs.
+4. Sends ``--small`` ``copy_data_item`` calls (4 client threads), waits for every job to complete,
+   and prints copies/s and the delay from the call to the job running (p50, p95).
+
+Targets: DLM (with verification) >= 0.8 x raw rclone throughput; >= 50 small copies/s; p50 delay
+from the call to the job running <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+
+from benchmarks.common import (  # noqa: E402  (after the sys.path fix above)
+    django_env,
+    ensure_database,
+    free_port,
+    log,
+    manage,
+    percentile,
+    start_server,
+    stop_server,
+)
+
+RATIO_TARGET = 0.8
+SMALL_RATE_TARGET = 50.0
+DELAY_TARGET_S = 1.0
+RCLONE = str(Path(sys.executable).with_name("rclone"))
+
+
+class Api:
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+
+    def call(self, method: str, path: str, params: dict, body=None) -> object:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        conn.request(method, f"{path}?{urlencode(params)}", json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        answer = response.read()
+        conn.close()
+        if response.status != 200:
+            raise SystemExit(f"{method} {path} {params}: {response.status} {answer[:500]!r}")
+        return json.loads(answer)
+
+    def wait_completed(self, migration_id: int, timeout: float = 1800) -> dict:
+        deadline, pause = time.monotonic() + timeout, 0.01
+        while time.monotonic() < deadline:
+            row = self.call("GET", "/migration/get_migration", {"migration_id": migration_id})[0]
+            if row["state"] in ("completed", "failed", "cancelled"):
+                if row["state"] != "completed":
+                    raise SystemExit(f"migration {migration_id} {row['state']}: {row['last_error']}")
+                return row
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+        raise SystemExit(f"migration {migration_id} did not complete in {timeout:.0f} s")
+
+
+def write_random(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunk = 16 * 1024 * 1024
+    with open(path, "wb") as handle:
+        left = size
+        while left:
+            handle.write(os.urandom(min(chunk, left)))
+            left -= min(chunk, left)
+
+
+def raw_copy(source: Path, destination: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([RCLONE, "copyto", str(source), destination, "--config", os.devnull], env=env, check=True)
+    return time.perf_counter() - started
+
+
+def dlm_copy(api: Api, uid: str, destination: str, path: str) -> float:
+    started = time.perf_counter()
+    answer = api.call("POST", "/migration/copy_data_item", {"uid": uid, "destination_name": destination, "path": path})
+    api.wait_completed(answer["migration_id"])
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=1024, help="size of the large file in MiB (1024)")
+    parser.add_argument("--small", type=int, default=1000, help="number of 1 KiB copies (1000)")
+    parser.add_argument("--clients", type=int, default=4, help="threads sending the small copies (4)")
+    parser.add_argument("--db", default="dlm_bench_copy", help="database name, recreated (dlm_bench_copy)")
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    args = parser.parse_args()
+
+    ensure_database(args.pg, args.db, fresh=True)
+    work = Path(tempfile.mkdtemp(prefix="dlm-bench-copy-"))
+    env = django_env(f"{args.pg}/{args.db}", str(work / "var"))
+    env["DLM_COPY_RETRY_DELAY"] = "1"
+    manage(env, "migrate", "--noinput")
+    token = manage(env, "create_api_token", "bench-copy", "--role", "admin", "--days", "1").strip().splitlines()[-1]
+
+    size = args.size_mib * 1024 * 1024
+    source, destination, raw, s3_root = work / "src", work / "dst", work / "raw", work / "s3"
+    started = time.perf_counter()
+    write_random(source / "big.bin", size)
+    payload = os.urandom(1024)
+    (source / "small").mkdir()
+    for n in range(args.small):
+        (source / "small" / f"s{n}.bin").write_bytes(payload)
+    for folder in (destination, raw, s3_root / "bucket"):
+        folder.mkdir(parents=True)
+    log(f"wrote {args.size_mib} MiB and {args.small} x 1 KiB in {time.perf_counter() - started:.1f} s")
+
+    s3_port, port = free_port(), free_port()
+    rclone_env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+    s3 = subprocess.Popen(
+        [RCLONE, "serve", "s3", str(s3_root), "--addr", f"127.0.0.1:{s3_port}", "--auth-key", "AKCOPY,SKCOPYSECRET",
+         "--config", os.devnull], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=rclone_env,
+    )  # fmt: skip
+    server = start_server(env, port, 2, "sync", "dlm.wsgi", work / "gunicorn.log")
+    worker_log = open(work / "qcluster.log", "wb")  # noqa: SIM115 (closed below)
+    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=worker_log,
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    results: dict[str, object] = {}
+    try:
+        api = Api(port, token)
+        location = api.call("POST", "/storage/init_location", {"location_name": "bench", "location_type": "local-dev"})
+        s3_parameters = {"provider": "Rclone", "endpoint": f"http://127.0.0.1:{s3_port}",
+                         "access_key_id": "AKCOPY", "secret_access_key": "SKCOPYSECRET"}  # fmt: skip
+        storages = {
+            "copy-src": ("filesystem", "posix", str(source), {"name": "src", "type": "local"}),
+            "copy-dst": ("filesystem", "posix", str(destination), {"name": "dst", "type": "local"}),
+            "copy-s3": ("objectstore", "s3", "/bucket", {"name": "s3", "type": "s3", "parameters": s3_parameters}),
+        }
+        for name, (kind, interface, root, config) in storages.items():
+            api.call("POST", "/storage/init_storage", {"storage_name": name, "storage_type": kind,
+                     "storage_interface": interface, "root_directory": root, "location_id": location})  # fmt: skip
+            api.call("POST", "/storage/create_storage_config", {"storage_name": name}, config)
+
+        started = time.perf_counter()
+        big = api.call("POST", "/ingest/register_data_item",
+                       {"item_name": "big.bin", "uri": "big.bin", "storage_name": "copy-src"})  # fmt: skip
+        log(f"registered the large file (size and md5 by rclone) in {time.perf_counter() - started:.1f} s")
+        items = [{"item_name": f"small/s{n}.bin", "uri": f"small/s{n}.bin"} for n in range(args.small)]
+        small = api.call("POST", "/ingest/register_data_items", {"storage_name": "copy-src"}, items)
+
+        s3_remote = (f":s3,provider=Rclone,endpoint='http://127.0.0.1:{s3_port}',access_key_id=AKCOPY,"
+                     "secret_access_key=SKCOPYSECRET:bucket/raw-big.bin")  # fmt: skip
+        for label, storage, raw_destination in (
+            ("local -> local", "copy-dst", str(raw / "big.bin")),
+            ("local -> S3", "copy-s3", s3_remote),
+        ):
+            raw_seconds = raw_copy(source / "big.bin", raw_destination, rclone_env)
+            dlm_seconds = dlm_copy(api, big, storage, f"copied-{storage}.bin")
+            results[label] = (raw_seconds, dlm_seconds)
+            log(f"  {label}: rclone copyto {raw_seconds:.2f} s, DLM (copy + verify) {dlm_seconds:.2f} s")
+
+        calls: list[tuple[float, int]] = []
+        lock = threading.Lock()
+
+        def send(chunk: list[str]) -> None:
+            for uid in chunk:
+                answer = api.call("POST", "/migration/copy_data_item", {"uid": uid, "destination_name": "copy-dst"})
+                with lock:
+                    calls.append((time.time(), answer["migration_id"]))
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=send, args=(small[n :: args.clients],)) for n in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rows = [api.wait_completed(migration_id) for _, migration_id in sorted(calls)]
+        small_seconds = time.perf_counter() - started
+        delays = [
+            (datetime.fromisoformat(row["started_at"]) - datetime.fromisoformat(row["date"])).total_seconds()
+            for row in rows
+        ]
+        results["small"] = (small_seconds, delays)
+    finally:
+        os.killpg(worker.pid, 15)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, 9)
+        worker_log.close()
+        stop_server(server)
+        s3.terminate()
+        s3.wait(10)
+
+    ok = True
+    mib = args.size_mib
+    print(f"\n{'copy of ' + str(mib) + ' MiB':24} {'rclone copyto':>14} {'DLM':>10} {'DLM / rclone':>14}  verdict")
+    print("-" * 80)
+    for label in ("local -> local", "local -> S3"):
+        raw_seconds, dlm_seconds = results[label]
+        ratio = raw_seconds / dlm_seconds
+        passed = ratio >= RATIO_TARGET
+        ok &= passed
+        print(f"{label:24} {mib / raw_seconds:>9.0f} MiB/s {mib / dlm_seconds:>5.0f} MiB/s {ratio:>13.0%}  "
+              f"{'PASS' if passed else f'FAIL: target >= {RATIO_TARGET:.0%}'}")  # fmt: skip
+    small_seconds, delays = results["small"]
+    rate = args.small / small_seconds
+    p50, p95 = percentile(delays, 50), percentile(delays, 95)
+    rate_ok, delay_ok = rate >= SMALL_RATE_TARGET, p50 <= DELAY_TARGET_S
+    ok &= rate_ok and delay_ok
+    print(f"\n{args.small} copies of 1 KiB (calls to all completed and verified): {small_seconds:.1f} s, "
+          f"{rate:.1f} copies/s  {'PASS' if rate_ok else f'FAIL: target >= {SMALL_RATE_TARGET:.0f}/s'}")  # fmt: skip
+    print(f"delay from the call to the job running: p50 {p50:.3f} s, p95 {p95:.3f} s  "
+          f"{'PASS' if delay_ok else f'FAIL: target p50 <= {DELAY_TARGET_S:.0f} s'}")  # fmt: skip
+    print("\nall targets met" if ok else "\nsome targets missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
