@@ -109,6 +109,7 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the large file in MiB (1024)")
     parser.add_argument("--small", type=int, default=1000, help="number of 1 KiB copies (1000)")
     parser.add_argument("--clients", type=int, default=4, help="threads sending the small copies (4)")
+    parser.add_argument("--workers", type=int, help="qcluster worker processes (DLM_WORKERS; default DLM's)")
     parser.add_argument("--db", default="dlm_bench_copy", help="database name, recreated (dlm_bench_copy)")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     args = parser.parse_args()
@@ -117,6 +118,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="dlm-bench-copy-"))
     env = django_env(f"{args.pg}/{args.db}", str(work / "var"))
     env["DLM_COPY_RETRY_DELAY"] = "1"
+    if args.workers:
+        env["DLM_WORKERS"] = str(args.workers)
     manage(env, "migrate", "--noinput")
     token = manage(env, "create_api_token", "bench-copy", "--role", "admin", "--days", "1").strip().splitlines()[-1]
 

@@ -237,7 +237,7 @@ DLM_TASK_TIMEOUT = env_int("DLM_TASK_TIMEOUT", 86400, minimum=1)
 Q_CLUSTER = {
     "name": "dlm",
     "orm": "default",
-    "workers": env_int("DLM_WORKERS", 2, minimum=1),
+    "workers": env_int("DLM_WORKERS", 4, minimum=1),  # copies wait on storage more than on CPU
     "timeout": DLM_TASK_TIMEOUT,
     "retry": DLM_TASK_TIMEOUT + 60,
     "max_attempts": 1,  # DLM counts a copy's attempts itself (DLM_COPY_MAX_ATTEMPTS)

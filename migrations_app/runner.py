@@ -278,10 +278,12 @@ def _verify_phase(attempt: _Attempt) -> None:
         raise
 
 
-def _hash_by_job(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: str) -> dict[str, str]:
-    """Hashes of the files under ``path`` (a file: its name), reading the bytes where need be."""
+def _hash_by_job(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: str, *, download: bool) -> dict:
+    """Hashes of the files under ``path`` (a file: its name), as a background rclone job, so that
+    the heartbeat stays fresh however long the bytes take to read. ``download``: read the bytes
+    even where the backend could give the hash itself."""
     group = f"{attempt.group}-hash"
-    job_id = rclone.hashsum_start(config, path, hash_type=hash_type, download=True, group=group)
+    job_id = rclone.hashsum_start(config, path, hash_type=hash_type, download=download, group=group)
     status = _wait(attempt, job_id, group, progress=False)
     if not status.get("success"):
         raise CopyFailed(f"rclone could not compute {hash_type} of {path}: {status.get('error')}")
@@ -292,12 +294,17 @@ def _hash_by_job(attempt: _Attempt, config: dict[str, Any], path: str, hash_type
     return sums
 
 
-def _file_hash(attempt: _Attempt, config: dict[str, Any], path: str, entry: dict[str, Any], hash_type: str) -> str:
-    given = (entry.get("Hashes") or {}).get(hash_type)
-    if given:
-        return given.lower()
-    sums = _hash_by_job(attempt, config, path, hash_type)
-    if len(sums) != 1:
+def _file_hash(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: str) -> str:
+    """The file's hash: the backend's own where it has one (S3's md5, say), else computed by
+    reading the bytes back (sftp) — never in the foreground, where a long read would let the
+    heartbeat go stale and the job be taken over while it is being verified."""
+    try:
+        sums = _hash_by_job(attempt, config, path, hash_type, download=False)
+    except CopyFailed:
+        sums = {}
+    if len(sums) != 1 or not next(iter(sums.values())):  # the backend has no such hash: read the bytes
+        sums = _hash_by_job(attempt, config, path, hash_type, download=True)
+    if len(sums) != 1 or not next(iter(sums.values())):
         raise CopyFailed(f"rclone gave no {hash_type} for {path}")
     return next(iter(sums.values()))
 
@@ -306,20 +313,19 @@ def _verify_file(attempt: _Attempt) -> None:
     source, path = attempt.source, attempt.dst_path
     recorded = source.item_checksum if source.checksum_method in RCLONE_HASHES and source.item_checksum else None
     hash_type = source.checksum_method if recorded else "md5"
-    entry = rclone.stat(attempt.dst_config, path, hashes=(hash_type,))
+    entry = rclone.stat(attempt.dst_config, path, hashes=())
     if entry is None or entry.get("IsDir"):
         raise CopyFailed(f"Verification failed: no file at {path} after the copy")
     size = int(entry["Size"])
     if source.item_size is not None and size != source.item_size:
         raise CopyFailed(f"Verification failed: {path} holds {size} bytes, the source {source.item_size}")
-    actual = _file_hash(attempt, attempt.dst_config, path, entry, hash_type)
+    actual = _file_hash(attempt, attempt.dst_config, path, hash_type)
     if recorded:
         expected = recorded.lower()
     else:  # nothing recorded that rclone can compute: compare with a fresh hash of the source
-        src_entry = rclone.stat(attempt.src_config, attempt.src_path, hashes=(hash_type,))
-        if src_entry is None:
+        if rclone.stat(attempt.src_config, attempt.src_path, hashes=()) is None:
             raise CopyFailed(f"Verification failed: the source {attempt.src_path} has gone")
-        expected = _file_hash(attempt, attempt.src_config, attempt.src_path, src_entry, hash_type)
+        expected = _file_hash(attempt, attempt.src_config, attempt.src_path, hash_type)
     if actual != expected:
         raise CopyFailed(f"Verification failed: {hash_type} of {path} is {actual}, expected {expected}")
 

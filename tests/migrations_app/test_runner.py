@@ -414,3 +414,33 @@ def test_a_later_retry_is_a_once_schedule_at_the_retry_time(tmp_path, settings, 
     retry = Schedule.objects.get(func=runner.COPY_TASK)
     assert retry.schedule_type == Schedule.ONCE and retry.repeats == -1
     assert retry.next_run == migration.next_attempt_at and retry.args == f"({migration.pk},)"
+
+
+def test_verification_hashes_in_the_background_keeping_the_heartbeat(tmp_path, monkeypatch):
+    """A long read of the destination must not leave the heartbeat stale (the recovery check would
+    hand a job being verified to another worker): hashing is an rclone job polled like the copy."""
+    data = b"abcdefghij" * 50_000
+    src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
+    _write(tmp_path / "a" / "data" / "v.bin", data)
+    source = _file_item(src, "v.bin", data)
+    migration, target = _job(source, dst)
+    real_stat, beats = runner.rclone.stat, []
+
+    def stat_without_hashing(config, path, *, hashes=("md5",)):
+        assert not hashes, "a hash was computed in the foreground"
+        return real_stat(config, path, hashes=hashes)
+
+    real_wait = runner._wait
+
+    def counting_wait(attempt, job_id, group, *, progress):
+        status = real_wait(attempt, job_id, group, progress=progress)
+        beats.append((group, Migration.objects.get(pk=migration.pk).heartbeat_at))
+        return status
+
+    monkeypatch.setattr(runner.rclone, "stat", stat_without_hashing)
+    monkeypatch.setattr(runner, "_wait", counting_wait)
+    assert runner.copy_job_run(migration.pk) == JobState.COMPLETED
+    assert any(group.endswith("-hash") for group, _ in beats)  # the verification's hash was a job
+    assert beats[-1][1] >= beats[0][1]
+    target.refresh_from_db()
+    assert target.item_state == ItemState.READY
