@@ -294,10 +294,20 @@ def _hash_by_job(attempt: _Attempt, config: dict[str, Any], path: str, hash_type
     return sums
 
 
-def _file_hash(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: str) -> str:
+# Files up to this size are hashed in the foreground (a stat with the hash: fast, no job to poll);
+# larger ones by a background job, so that a long read keeps the heartbeat fresh.
+FOREGROUND_HASH_LIMIT = 64 * 1024 * 1024
+
+
+def _file_hash(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: str, size: int) -> str:
     """The file's hash: the backend's own where it has one (S3's md5, say), else computed by
-    reading the bytes back (sftp) — never in the foreground, where a long read would let the
-    heartbeat go stale and the job be taken over while it is being verified."""
+    reading the bytes back (sftp). A large file is never hashed in the foreground, where a long
+    read would let the heartbeat go stale and the job be taken over while it is verified."""
+    if size <= FOREGROUND_HASH_LIMIT:
+        entry = rclone.stat(config, path, hashes=(hash_type,)) or {}
+        given = (entry.get("Hashes") or {}).get(hash_type)
+        if given:
+            return given.lower()
     try:
         sums = _hash_by_job(attempt, config, path, hash_type, download=False)
     except CopyFailed:
@@ -319,13 +329,13 @@ def _verify_file(attempt: _Attempt) -> None:
     size = int(entry["Size"])
     if source.item_size is not None and size != source.item_size:
         raise CopyFailed(f"Verification failed: {path} holds {size} bytes, the source {source.item_size}")
-    actual = _file_hash(attempt, attempt.dst_config, path, hash_type)
+    actual = _file_hash(attempt, attempt.dst_config, path, hash_type, size)
     if recorded:
         expected = recorded.lower()
     else:  # nothing recorded that rclone can compute: compare with a fresh hash of the source
         if rclone.stat(attempt.src_config, attempt.src_path, hashes=()) is None:
             raise CopyFailed(f"Verification failed: the source {attempt.src_path} has gone")
-        expected = _file_hash(attempt, attempt.src_config, attempt.src_path, hash_type)
+        expected = _file_hash(attempt, attempt.src_config, attempt.src_path, hash_type, size)
     if actual != expected:
         raise CopyFailed(f"Verification failed: {hash_type} of {path} is {actual}, expected {expected}")
 

@@ -437,6 +437,7 @@ def test_verification_hashes_in_the_background_keeping_the_heartbeat(tmp_path, m
         beats.append((group, Migration.objects.get(pk=migration.pk).heartbeat_at))
         return status
 
+    monkeypatch.setattr(runner, "FOREGROUND_HASH_LIMIT", 1000)  # this file counts as large
     monkeypatch.setattr(runner.rclone, "stat", stat_without_hashing)
     monkeypatch.setattr(runner, "_wait", counting_wait)
     assert runner.copy_job_run(migration.pk) == JobState.COMPLETED
