@@ -242,7 +242,7 @@ Q_CLUSTER = {
     "retry": DLM_TASK_TIMEOUT + 60,
     "max_attempts": 1,  # DLM counts a copy's attempts itself (DLM_COPY_MAX_ATTEMPTS)
     "ack_failures": False,
-    "poll": 0.5,
+    "poll": 0.2,  # seconds between looks at an empty queue: a new copy starts within that
     "catch_up": False,
     "label": "Jobs",
 }
