@@ -20,7 +20,7 @@ from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_item_insert
 from catalogue.services.ingest import uri_problem
-from catalogue.services.storages import storage_remote
+from catalogue.services.storages import storage_find, storage_remote
 from dlm.crypto import SecretDecryptionError
 from dlm.errors import (
     InvalidQueryParameters,
@@ -80,17 +80,14 @@ def _source(*, uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> 
 
 def _destination(*, destination_name: str, destination_id: uuid.UUID | None) -> Storage:
     """The storage named by ``destination_name`` (which wins) or ``destination_id``."""
-    if destination_name:
-        storage = Storage.objects.filter(storage_name=destination_name).first()
-        if storage is None:
+    if not destination_name and not destination_id:
+        raise InvalidQueryParameters("Either destination_name or destination_id must be given")
+    storage = storage_find(storage_name=destination_name, storage_id=destination_id)
+    if storage is None:
+        if destination_name:
             raise UnmetPreconditionForOperation(f"No destination storage named {destination_name!r}")
-        return storage
-    if destination_id:
-        storage = Storage.objects.filter(pk=destination_id).first()
-        if storage is None:
-            raise UnmetPreconditionForOperation(f"No destination storage with storage_id={destination_id}")
-        return storage
-    raise InvalidQueryParameters("Either destination_name or destination_id must be given")
+        raise UnmetPreconditionForOperation(f"No destination storage with storage_id={destination_id}")
+    return storage
 
 
 def _require_remote(storage: Storage, role: str) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
-from catalogue.services.storages import storage_remote
+from catalogue.services.storages import storage_find, storage_remote
 from dlm import params as p
 from dlm import rclone
 from dlm.errors import (
@@ -112,8 +112,7 @@ def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage
     """The storage named by name (which wins) or id (upstream used the first storage without either)."""
     if not storage_name and not storage_id:
         raise InvalidQueryParameters("Either storage_name or storage_id must be given")
-    found = Storage.objects.filter(storage_name=storage_name) if storage_name else Storage.objects.filter(pk=storage_id)
-    storage = found.first()
+    storage = storage_find(storage_name=storage_name, storage_id=storage_id)
     if storage is None:
         raise UnmetPreconditionForOperation(
             f"No storages found for storage_name='{storage_name}', storage_id='{storage_id or ''}'"

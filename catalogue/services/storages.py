@@ -99,19 +99,26 @@ def storage_create(
     return storage
 
 
+def storage_find(*, storage_name: str = "", storage_id: uuid.UUID | None = None) -> Storage | None:
+    """The storage named by ``storage_name`` (which wins over the id) or ``storage_id``, or None.
+    Each operation words its own refusal, as upstream's did."""
+    if storage_name:
+        return Storage.objects.filter(storage_name=storage_name).first()
+    if storage_id:
+        return Storage.objects.filter(pk=storage_id).first()
+    return None
+
+
 def storage_resolve(*, storage_id: uuid.UUID | None, storage_name: str) -> Storage:
     """The storage named by name (which wins) or id; a clear 422 when there is none."""
-    if storage_name:
-        storage = Storage.objects.filter(storage_name=storage_name).first()
-        if storage is None:
+    if not storage_name and not storage_id:
+        raise UnmetPreconditionForOperation("Neither storage_id nor storage_name is specified.")
+    storage = storage_find(storage_name=storage_name, storage_id=storage_id)
+    if storage is None:
+        if storage_name:
             raise UnmetPreconditionForOperation(f"Can't get storage_id for {storage_name}")
-        return storage
-    if storage_id:
-        storage = Storage.objects.filter(pk=storage_id).first()
-        if storage is None:
-            raise UnmetPreconditionForOperation(f"No storage found with storage_id={storage_id}")
-        return storage
-    raise UnmetPreconditionForOperation("Neither storage_id nor storage_name is specified.")
+        raise UnmetPreconditionForOperation(f"No storage found with storage_id={storage_id}")
+    return storage
 
 
 def rclone_config_clean(config: dict[str, Any]) -> dict[str, Any]:
