@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from dlm.roles import Role
@@ -50,6 +52,28 @@ class Api:
 
     def patch(self, path: str, params: dict[str, Any] | None = None, body: Any = None, **kw: Any):
         return self.call("PATCH", path, params, body, **kw)
+
+
+def race(token: str, call: Callable[[Api], Any]) -> list:
+    """Two API calls released at the same instant, each on its own thread, client and database
+    connection; their responses (for tests of what two racing requests leave behind)."""
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def one() -> None:
+        api = Api(Client(), token)
+        barrier.wait()
+        try:
+            results.append(call(api))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def _token_for(username: str, role: Role) -> str:

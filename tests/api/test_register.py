@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,14 +12,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.test import Client
 from django.utils import timezone as dj_timezone
 
 from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.services.storages import rclone_config_clean, storage_remote
 from dlm import rclone
 from dlm.secrets import split_secrets
-from tests.conftest import Api
+from tests.conftest import Api, race
 from tests.factories import make_item, make_storage
 
 URL = "/ingest/register_data_item"
@@ -541,25 +539,9 @@ def test_concurrent_duplicates_give_one_item_and_one_422(make_api, tmp_path):
     storage = make_storage(root_directory=str(root))
     _with_config(storage, {"name": "disk", "type": "local", "root_path": "/"})
     token = make_api("operator").token
-    barrier = threading.Barrier(2)
-    results = []
-
-    def register():
-        api = Api(Client(), token)
-        barrier.wait()
-        try:
-            results.append(_register(api, storage, item_name="f", uri="f"))
-        finally:
-            connection.close()
-
     for _ in range(3):  # a few rounds: the race is on
         DataItem.objects.all().delete()
-        results.clear()
-        threads = [threading.Thread(target=register) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = race(token, lambda api: _register(api, storage, item_name="f", uri="f"))
         assert sorted(r.status_code for r in results) == [200, 422], [r.content for r in results]
         refused = next(r for r in results if r.status_code == 422)
         assert refused.json()["exec"] == "ValueAlreadyInDB"

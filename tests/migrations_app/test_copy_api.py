@@ -4,19 +4,17 @@ queued for the workers (the worker itself is not run here)."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
-from django.test import Client
 
 from catalogue.models import DataItem, Storage, StorageConfig
 from migrations_app import jobs
 from migrations_app.choices import JobState
 from migrations_app.models import Migration
-from tests.conftest import Api
+from tests.conftest import Api, race
 from tests.factories import make_item, make_storage
 
 COPY = "/migration/copy_data_item"
@@ -349,22 +347,7 @@ def test_concurrent_identical_copies_give_one_job_and_one_422(make_api):
     token = make_api("operator").token
     for round_ in range(3):  # a few rounds: the race is on
         item = make_item(src, item_name=f"race-{round_}", uri=f"race-{round_}", item_state="READY")
-        barrier = threading.Barrier(2)
-        results = []
-
-        def copy(item=item, barrier=barrier, results=results):
-            api = Api(Client(), token)
-            barrier.wait()
-            try:
-                results.append(api.post(COPY, {"uid": item.uid, "destination_name": "dst"}))
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=copy) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = race(token, lambda api, item=item: api.post(COPY, {"uid": item.uid, "destination_name": "dst"}))
         assert sorted(r.status_code for r in results) == [200, 422], [r.content for r in results]
         refused = next(r for r in results if r.status_code == 422)
         assert refused.json()["exec"] == "ValueAlreadyInDB"
