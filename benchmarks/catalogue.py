@@ -78,6 +78,7 @@ COPY_COLUMNS = [
     "item_encoding", "item_mime_type", "item_level", "uid_phase", "oid_phase", "item_state", "target_phase",
     "uid_creation", "oid_creation", "uid_expiration", "oid_expiration", "uid_deletion", "expired", "deleted",
     "item_checksum", "checksum_method", "item_owner", "item_group", "item_size", "metadata",
+    "hashes",
 ]  # fmt: skip
 
 
@@ -171,6 +172,7 @@ def data_item_lines(n_rows: int, storage_ids: list[str], seed: int, two_copy_sha
                     "SKA",
                     str(size),
                     metadata,
+                    "{}",
                 )
             )
             emitted += 1

@@ -9,7 +9,8 @@
 2. Registers the files through the API (with the access check: size and md5 recorded).
 3. Copies the large file local → local and local → S3 through DLM (``copy_data_item``, then
    polling ``get_migration`` until the job is completed: copied *and verified*), and the same
-   copies with plain ``rclone copyto``; prints both times and the ratio of throughputs.
+   copies with plain ``rclone copyto``, ``--rounds`` times each, alternating, after a ``sync``;
+   prints the times and the ratio of the median throughputs.
 4. Sends ``--small`` ``copy_data_item`` calls (4 client threads), waits for every job to complete,
    and prints copies/s and the delay from the call to the job running (p50, p95).
 
@@ -108,6 +109,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the large file in MiB (1024)")
     parser.add_argument("--small", type=int, default=1000, help="number of 1 KiB copies (1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed copies of the large file per side (3)")
     parser.add_argument("--clients", type=int, default=4, help="threads sending the small copies (4)")
     parser.add_argument("--workers", type=int, help="qcluster worker processes (DLM_WORKERS; default DLM's)")
     parser.add_argument("--db", default="dlm_bench_copy", help="database name, recreated (dlm_bench_copy)")
@@ -154,8 +156,13 @@ def main() -> int:
         storages = {
             "copy-src": ("filesystem", "posix", str(source), {"name": "src", "type": "local"}),
             "copy-dst": ("filesystem", "posix", str(destination), {"name": "dst", "type": "local"}),
-            "copy-s3": ("objectstore", "s3", "/bucket", {"name": "s3", "type": "s3", "parameters": s3_parameters}),
         }
+        # One destination storage per round and kind (a storage holds one copy of an item).
+        for n in range(args.rounds):
+            storages[f"big-dst-{n}"] = ("filesystem", "posix", str(destination), {"name": "dst", "type": "local"})
+            storages[f"big-s3-{n}"] = (
+                "objectstore", "s3", "/bucket", {"name": "s3", "type": "s3", "parameters": s3_parameters}
+            )  # fmt: skip
         for name, (kind, interface, root, config) in storages.items():
             api.call("POST", "/storage/init_storage", {"storage_name": name, "storage_type": kind,
                      "storage_interface": interface, "root_directory": root, "location_id": location})  # fmt: skip
@@ -169,15 +176,24 @@ def main() -> int:
         small = api.call("POST", "/ingest/register_data_items", {"storage_name": "copy-src"}, items)
 
         s3_remote = (f":s3,provider=Rclone,endpoint='http://127.0.0.1:{s3_port}',access_key_id=AKCOPY,"
-                     "secret_access_key=SKCOPYSECRET:bucket/raw-big.bin")  # fmt: skip
+                     "secret_access_key=SKCOPYSECRET:bucket/")  # fmt: skip
         for label, storage, raw_destination in (
-            ("local -> local", "copy-dst", str(raw / "big.bin")),
-            ("local -> S3", "copy-s3", s3_remote),
+            ("local -> local", "big-dst", str(raw) + "/"),
+            ("local -> S3", "big-s3", s3_remote),
         ):
-            raw_seconds = raw_copy(source / "big.bin", raw_destination, rclone_env)
-            dlm_seconds = dlm_copy(api, big, storage, f"copied-{storage}.bin")
-            results[label] = (raw_seconds, dlm_seconds)
-            log(f"  {label}: rclone copyto {raw_seconds:.2f} s, DLM (copy + verify) {dlm_seconds:.2f} s")
+            raw_times, dlm_times = [], []
+            for n in range(args.rounds):
+                # Dirty pages of the copy before would be written back during this one: flush first.
+                os.sync()
+                raw_times.append(raw_copy(source / "big.bin", f"{raw_destination}raw-big-{n}.bin", rclone_env))
+                os.sync()
+                dlm_times.append(dlm_copy(api, big, f"{storage}-{n}", f"copied-{storage}-{n}.bin"))
+                for folder in (raw, destination, s3_root / "bucket"):  # keep the disk from filling up
+                    (folder / f"raw-big-{n}.bin").unlink(missing_ok=True)
+                    (folder / f"copied-{storage}-{n}.bin").unlink(missing_ok=True)
+            results[label] = (percentile(raw_times, 50), percentile(dlm_times, 50))
+            log(f"  {label}: rclone copyto {' '.join(f'{t:.2f}' for t in raw_times)} s, "
+                f"DLM (copy + verify) {' '.join(f'{t:.2f}' for t in dlm_times)} s")  # fmt: skip
 
         calls: list[tuple[float, int]] = []
         lock = threading.Lock()

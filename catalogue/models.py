@@ -189,6 +189,9 @@ class DataItem(models.Model):
     parents = models.UUIDField(null=True, blank=True, db_index=True)
     children = models.UUIDField(null=True, blank=True)
     metadata = models.JSONField(null=True, blank=True)
+    # DLM's own: every hash rclone computed of the bytes when they were registered (by rclone's
+    # names, e.g. {"md5": …, "xxh3": …}), carried to each copy; a copy is verified against them.
+    hashes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "data_item"

@@ -267,6 +267,11 @@ def stat(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",
         raise
 
 
+def hash_types(config: dict[str, Any]) -> tuple[str, ...]:
+    """The hashes the remote's backend can give (rclone's names, e.g. ``("md5",)`` for S3)."""
+    return tuple(DAEMON.call("operations/fsinfo", {"fs": _fs(config)}).get("Hashes") or ())
+
+
 def size(config: dict[str, Any], path: str) -> tuple[int, int]:
     """Total bytes and number of files under ``path`` (a directory tree)."""
     fs = _fs(config)
@@ -335,8 +340,13 @@ def copy_start(
     *,
     tree: bool,
     group: str,
+    checksum: bool = True,
 ) -> int:
     """Start copying ``src_path`` to ``dst_path`` in the background; the rclone job id.
+
+    ``checksum=False`` skips rclone's own hash comparison after each transfer: for a caller that
+    reads the destination back and checks it itself, rclone's check would hash the same bytes
+    twice more.
 
     A file is copied with ``operations/copyfile``, a tree with ``sync/copy`` (nothing is deleted at
     the destination). Files already identical at the destination are skipped, so starting the same
@@ -353,8 +363,23 @@ def copy_start(
             "dstFs": _fs(dst_config),
             "dstRemote": _remote(dst_path),
         }
-    params.update(_async=True, _group=group, _config=_COPY)
+    params.update(_async=True, _group=group, _config=_COPY if checksum else {**_COPY, "IgnoreChecksum": True})
     return int(DAEMON.call(method, params)["jobid"])
+
+
+def copy_file(
+    src_config: dict[str, Any], src_path: str, dst_config: dict[str, Any], dst_path: str, *, checksum: bool = True
+) -> None:
+    """Copy one file and return when it is there (for small files: no job to poll); ``RcloneError``
+    with rclone's reason when it fails. ``checksum`` as for ``copy_start``."""
+    params = {
+        "srcFs": _fs(src_config),
+        "srcRemote": _remote(src_path),
+        "dstFs": _fs(dst_config),
+        "dstRemote": _remote(dst_path),
+        "_config": _COPY if checksum else {**_COPY, "IgnoreChecksum": True},
+    }
+    DAEMON.call("operations/copyfile", params)
 
 
 def hashsum_start(config: dict[str, Any], path: str, *, hash_type: str, download: bool, group: str) -> int:

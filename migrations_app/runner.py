@@ -22,20 +22,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
-from django_q.tasks import async_task, schedule
+from django_q.tasks import schedule
 
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem
 from catalogue.services.ingest import FILE_COUNT_KEY, RCLONE_HASHES
-from catalogue.services.storages import storage_remote
+from catalogue.services.storages import storage_remotes
 from dlm import rclone
 from dlm.crypto import SecretDecryptionError
 from dlm.errors import UnmetPreconditionForOperation
 from migrations_app.choices import JobState
-from migrations_app.jobs import COPY_TASK
+from migrations_app.jobs import COPY_TASK, copy_task_send
 from migrations_app.models import Migration
 
 log = logging.getLogger("dlm.copy")
@@ -74,6 +75,7 @@ class _Attempt:
     dst_path: str
     tree: bool
     secrets: list[str]
+    progress: dict[str, Any] | None = None  # set by a copy that had no job to report it
 
     @property
     def group(self) -> str:
@@ -152,6 +154,7 @@ def copy_job_run(migration_id: int) -> str:
         _copy(attempt)
         _verify_phase(attempt)
         _complete(attempt)
+        return JobState.COMPLETED
     except _LostClaim:
         log.warning("copy job %s: attempt %s lost its claim (another worker took over)", migration_id, token)
         return "lost claim"
@@ -168,14 +171,14 @@ def copy_job_run(migration_id: int) -> str:
 
 
 def _prepare(migration: Migration, token: int) -> _Attempt:
-    source = DataItem.objects.select_related("storage").filter(uid=migration.source_uid).first()
-    destination = DataItem.objects.select_related("storage").filter(uid=migration.destination_uid).first()
+    uids = (migration.source_uid, migration.destination_uid)
+    items = {item.uid: item for item in DataItem.objects.filter(uid__in=uids)}
+    source, destination = items.get(migration.source_uid), items.get(migration.destination_uid)
     if source is None:
         raise CopyFailed(f"The source item {migration.source_uid} is not in the catalogue")
     if destination is None:
         raise CopyFailed(f"The destination item {migration.destination_uid} is not in the catalogue")
-    src_config = storage_remote(migration.source_storage)
-    dst_config = storage_remote(migration.destination_storage)
+    src_config, dst_config = storage_remotes(migration.source_storage, migration.destination_storage)
     attempt = _Attempt(
         migration=migration,
         token=token,
@@ -190,9 +193,9 @@ def _prepare(migration: Migration, token: int) -> _Attempt:
     )
     method = "sync/copy" if attempt.tree else "operations/copyfile"
     command = f"{method} {src_config.get('name')}:{attempt.src_path} -> {dst_config.get('name')}:{attempt.dst_path}"
-    if not attempt.mine().exists():
+    # The API may have described the command already; the update also tells that the job is ours.
+    if not attempt.mine().update(command=Coalesce(NullIf(F("command"), Value("")), Value(command))):
         raise _LostClaim
-    attempt.mine().filter(command="").update(command=command)  # the API may have described it already
     return attempt
 
 
@@ -243,11 +246,45 @@ def _wait_stopped(job_id: int) -> None:
         time.sleep(0.05)
 
 
+# Backends whose hash DLM's verification computes by reading the copied bytes back (a local disk
+# reads the file, sftp runs md5sum on the server). Copies to them skip rclone's own post-transfer
+# hash comparison, which would hash the same bytes a second time; the verification is the check.
+# Elsewhere (S3's stored md5, say) rclone's comparison stays on.
+READ_BACK_BACKENDS = frozenset({"local", "sftp"})
+
+
+# Files up to this size are copied by one call that returns when the file is there: no job to poll,
+# no statistics to read (``job_id`` stays 0; ``job_status`` and ``job_stats`` record the call with
+# rclone's keys). Small enough to take well under the heartbeat limit on any link.
+SMALL_FILE_LIMIT = 256 * 1024
+
+
+def _checksum(attempt: _Attempt) -> bool:
+    return attempt.dst_config.get("type") not in READ_BACK_BACKENDS
+
+
 def _copy(attempt: _Attempt) -> None:
+    size = attempt.source.item_size
+    if not attempt.tree and size is not None and size <= SMALL_FILE_LIMIT:
+        began = time.monotonic()
+        try:
+            rclone.copy_file(
+                attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path, checksum=_checksum(attempt)
+            )
+        except rclone.RcloneError as exc:
+            raise CopyFailed(f"rclone copy failed: {exc}") from exc
+        seconds = round(time.monotonic() - began, 6)
+        attempt.progress = {
+            "bytes_done": size,
+            "bytes_total": size,
+            "job_status": {"finished": True, "success": True, "error": "", "duration": seconds},
+            "job_stats": {"bytes": size, "totalBytes": size, "transfers": 1, "elapsedTime": seconds},
+        }
+        return
     rclone.stats_delete(attempt.group)  # a previous attempt's figures in this daemon
     job_id = rclone.copy_start(
         attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path, tree=attempt.tree,
-        group=attempt.group,
+        group=attempt.group, checksum=_checksum(attempt),
     )  # fmt: skip
     if not attempt.mine().update(job_id=job_id):
         rclone.job_stop(job_id)
@@ -261,7 +298,7 @@ def _copy(attempt: _Attempt) -> None:
 
 
 def _verify_phase(attempt: _Attempt) -> None:
-    if not attempt.mine().update(state=JobState.VERIFYING, heartbeat_at=timezone.now()):
+    if not attempt.mine().update(state=JobState.VERIFYING, heartbeat_at=timezone.now(), **(attempt.progress or {})):
         raise _LostClaim
     after_copy(attempt)
     try:
@@ -319,20 +356,45 @@ def _file_hash(attempt: _Attempt, config: dict[str, Any], path: str, hash_type: 
     return next(iter(sums.values()))
 
 
+# Hashes worth preferring when a large copy is read back, fastest first: recorded at registration
+# beside the item's checksum (see ``catalogue.services.ingest.VERIFY_HASHES``), and used where the
+# destination can compute them; else the item's own checksum.
+FAST_HASHES = ("xxh3",)
+
+
+def recorded_hashes(item: DataItem) -> dict[str, str]:
+    """The hashes the catalogue holds for the item's bytes that rclone can compute, by name."""
+    recorded = {name: value.lower() for name, value in (item.hashes or {}).items() if name in RCLONE_HASHES and value}
+    if item.item_checksum and item.checksum_method in RCLONE_HASHES:
+        recorded[item.checksum_method] = item.item_checksum.lower()
+    return recorded
+
+
+def _verify_hash_type(attempt: _Attempt, recorded: dict[str, str], small: bool) -> str:
+    source = attempt.source
+    primary = source.checksum_method if source.checksum_method in recorded else "md5"
+    fast = [name for name in FAST_HASHES if name in recorded and name != primary]
+    if small or not fast:
+        return primary
+    supported = rclone.hash_types(attempt.dst_config)
+    return next((name for name in fast if name in supported), primary)
+
+
 def _verify_file(attempt: _Attempt) -> None:
     source, path = attempt.source, attempt.dst_path
-    recorded = source.item_checksum if source.checksum_method in RCLONE_HASHES and source.item_checksum else None
-    hash_type = source.checksum_method if recorded else "md5"
-    entry = rclone.stat(attempt.dst_config, path, hashes=())
+    recorded = recorded_hashes(source)
+    small = source.item_size is not None and source.item_size <= FOREGROUND_HASH_LIMIT
+    hash_type = _verify_hash_type(attempt, recorded, small)
+    entry = rclone.stat(attempt.dst_config, path, hashes=(hash_type,) if small else ())
     if entry is None or entry.get("IsDir"):
         raise CopyFailed(f"Verification failed: no file at {path} after the copy")
     size = int(entry["Size"])
     if source.item_size is not None and size != source.item_size:
         raise CopyFailed(f"Verification failed: {path} holds {size} bytes, the source {source.item_size}")
-    actual = _file_hash(attempt, attempt.dst_config, path, hash_type, size)
-    if recorded:
-        expected = recorded.lower()
-    else:  # nothing recorded that rclone can compute: compare with a fresh hash of the source
+    given = (entry.get("Hashes") or {}).get(hash_type)
+    actual = given.lower() if given else _file_hash(attempt, attempt.dst_config, path, hash_type, size)
+    expected = recorded.get(hash_type)
+    if expected is None:  # nothing recorded that rclone can compute: compare with a fresh hash of the source
         if rclone.stat(attempt.src_config, attempt.src_path, hashes=()) is None:
             raise CopyFailed(f"Verification failed: the source {attempt.src_path} has gone")
         expected = _file_hash(attempt, attempt.src_config, attempt.src_path, hash_type, size)
@@ -387,7 +449,8 @@ def _complete(attempt: _Attempt) -> None:
         ):
             raise _LostClaim
         DataItem.objects.filter(uid=attempt.destination.uid).update(item_state=ItemState.READY, last_check=now)
-    rclone.stats_delete(attempt.group)
+    if attempt.progress is None:  # the copy ran as a job, whose figures the daemon keeps
+        rclone.stats_delete(attempt.group)
     log.info("copy job %s: completed and verified", attempt.migration.pk)
 
 
@@ -428,7 +491,7 @@ def _attempt_failed(migration: Migration, token: int, reason: str) -> None:
 
 def _requeue(migration_id: int, when: Any, attempt: int) -> None:
     if when <= timezone.now():
-        async_task(COPY_TASK, migration_id, task_name=f"copy-{migration_id}")
+        copy_task_send(migration_id)
         return
     name = f"copy-{migration_id}-retry-{attempt}"
     Schedule.objects.filter(name=name).delete()  # a fired one of an earlier run of the job (names are unique)
@@ -452,7 +515,7 @@ def copy_jobs_recover(*, enqueue: Callable[[int], Any] | None = None) -> list[in
     """Re-queue the jobs a worker lost: running or verifying with a heartbeat older than
     ``DLM_COPY_HEARTBEAT_LIMIT`` (its worker died), and queued jobs due for longer than that with
     no task in the queue (a task lost, or a retry schedule that did not fire). Their ids."""
-    send = enqueue or (lambda pk: async_task(COPY_TASK, pk, task_name=f"copy-{pk}"))
+    send = enqueue or copy_task_send
     stale = _stale_before()
     dead = Migration.objects.filter(
         Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),

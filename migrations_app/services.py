@@ -46,6 +46,7 @@ CARRIED_OVER = (
     "decompressed_size",
     "item_checksum",
     "checksum_method",
+    "hashes",
 )
 
 

@@ -32,6 +32,10 @@ from dlm.errors import (
 
 # ChecksumMethod values rclone can compute (under the same name); others are stored unverified.
 RCLONE_HASHES = frozenset({"md5", "sha1", "sha256", "sha512", "crc32", "xxh3"})
+# Asked of rclone at registration beside md5 (and the method the caller named): where the backend
+# computes it in the same read (a local disk does), it is recorded in ``hashes``, so that a large
+# copy can later be verified by a hash far cheaper to compute than md5.
+VERIFY_HASHES = ("xxh3",)
 # The metadata key under which a verified container's number of files is recorded.
 FILE_COUNT_KEY = "file_count"
 # The rc daemon's status for a path that is not there.
@@ -60,6 +64,7 @@ class Registration:
     # Filled by the access check:
     checked: bool = False
     file_count: int | None = None
+    hashes: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, name: str, msg: str, value: Any, kind: str = "value_error") -> None:
@@ -147,7 +152,7 @@ def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool)
 
 
 def _hash_names(regs: list[Registration]) -> tuple[str, ...]:
-    names = {"md5"} | {reg.checksum_method for reg in regs if reg.checksum_method in RCLONE_HASHES}
+    names = {"md5", *VERIFY_HASHES} | {reg.checksum_method for reg in regs if reg.checksum_method in RCLONE_HASHES}
     return tuple(sorted(names))
 
 
@@ -161,7 +166,7 @@ def _apply_file(reg: Registration, storage: Storage, path: str, entry: dict[str,
         reg.error("uri", f"No file at {path} on storage {storage.storage_name}", reg.uri)
         return
     _apply_size(reg, path, int(entry["Size"]))
-    hashes = {name: value for name, value in (entry.get("Hashes") or {}).items() if value}
+    hashes = {name: value.lower() for name, value in (entry.get("Hashes") or {}).items() if value}
     if reg.checksum:
         actual = hashes.get(reg.checksum_method)
         if actual is not None and actual.lower() != reg.checksum.lower():
@@ -174,6 +179,7 @@ def _apply_file(reg: Registration, storage: Storage, path: str, entry: dict[str,
         reg.checksum, reg.checksum_method = hashes["md5"], ChecksumMethod.MD5
     else:
         reg.checksum_method = ChecksumMethod.NONE
+    reg.hashes = hashes
     reg.checked = True
 
 
@@ -257,6 +263,7 @@ def _fields(reg: Registration, storage: Storage, owner: str, checked_at: datetim
         "checksum_method": reg.checksum_method or ChecksumMethod.NONE,
         "last_check": checked_at if reg.checked else None,
         "metadata": metadata,
+        "hashes": reg.hashes,
     }
     if reg.uid_expiration is not None:
         fields["uid_expiration"] = reg.uid_expiration

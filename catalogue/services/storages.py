@@ -191,10 +191,23 @@ def ssh_public_key() -> str:
 def storage_remote(storage: Storage) -> dict[str, Any]:
     """The rclone remote definition of a storage, with its secrets: its first rclone config (as
     upstream, every reader takes the first). For rclone calls only: never show or log it."""
-    config = storage.configs.filter(config_type=ConfigType.RCLONE).first()
-    if config is None:
-        raise UnmetPreconditionForOperation(f"No valid configuration for storage found: {storage.storage_name}")
-    return join_secrets(config.config, config.secrets)
+    return storage_remotes(storage)[0]
+
+
+def storage_remotes(*storages: Storage) -> list[dict[str, Any]]:
+    """``storage_remote`` of each storage, in order, read in one query."""
+    first: dict[Any, StorageConfig] = {}
+    wanted = {storage.pk for storage in storages}
+    configs = StorageConfig.objects.filter(storage__in=wanted, config_type=ConfigType.RCLONE)
+    for config in configs:  # in the model's order: the first of each storage wins
+        first.setdefault(config.storage_id, config)
+    remotes = []
+    for storage in storages:
+        config = first.get(storage.pk)
+        if config is None:
+            raise UnmetPreconditionForOperation(f"No valid configuration for storage found: {storage.storage_name}")
+        remotes.append(join_secrets(config.config, config.secrets))
+    return remotes
 
 
 def storage_check_access(*, storage: Storage) -> dict[str, Any]:

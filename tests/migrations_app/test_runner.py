@@ -17,6 +17,7 @@ from django.utils import timezone
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem, Storage
 from catalogue.services import storage_config_create
+from catalogue.services.ingest import data_item_register
 from migrations_app import runner
 from migrations_app.choices import JobState
 from migrations_app.models import Migration
@@ -267,8 +268,101 @@ def _flip_first_byte(times: int | None):
     return corrupt, calls
 
 
-def test_a_corrupted_destination_is_caught_and_copied_again(tmp_path, monkeypatch):
-    data = b"precious bytes" * 1000
+def test_a_small_file_is_copied_by_one_call_and_recorded_like_a_job(tmp_path):
+    data = b"tiny" * 256
+    src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
+    _write(tmp_path / "a" / "data" / "t.bin", data)
+    source = _file_item(src, "t.bin", data)
+    migration, target = _job(source, dst)
+
+    assert runner.copy_job_run(migration.pk) == JobState.COMPLETED
+    migration.refresh_from_db()
+    target.refresh_from_db()
+    assert (tmp_path / "b" / "data" / "t.bin").read_bytes() == data
+    assert target.item_state == ItemState.READY and migration.complete
+    assert migration.job_id == 0  # no rclone job: one call that returned when the file was there
+    assert migration.job_status["finished"] is True and migration.job_status["success"] is True
+    assert migration.job_stats["bytes"] == migration.job_stats["totalBytes"] == len(data)
+    assert migration.bytes_done == migration.bytes_total == len(data)
+
+
+def test_rclones_own_hash_check_is_skipped_only_where_dlm_reads_the_copy_back(tmp_path, monkeypatch, s3_server):
+    """A local destination is verified by reading it back, so rclone's comparison would only hash
+    the bytes again; S3 is verified from its stored md5, so rclone's comparison stays on."""
+    seen: list[tuple[str, bool]] = []
+    real_start, real_file = runner.rclone.copy_start, runner.rclone.copy_file
+
+    def copy_start(*args, **kwargs):
+        seen.append((args[2]["type"], kwargs["checksum"]))
+        return real_start(*args, **kwargs)
+
+    def copy_file(*args, **kwargs):
+        seen.append((args[2]["type"], kwargs["checksum"]))
+        return real_file(*args, **kwargs)
+
+    monkeypatch.setattr(runner.rclone, "copy_start", copy_start)
+    monkeypatch.setattr(runner.rclone, "copy_file", copy_file)
+    src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
+    s3 = _remote_storage(s3_server.config, "bucket1")
+    for name, size in (("small.bin", 1000), ("large.bin", runner.SMALL_FILE_LIMIT + 1)):
+        data = bytes(range(256)) * (size // 256 + 1)
+        _write(tmp_path / "a" / "data" / name, data[:size])
+        source = _file_item(src, name, data[:size])
+        for destination in (dst, s3):
+            migration, _ = _job(source, destination)
+            assert _run_to_the_end(migration).state == JobState.COMPLETED
+    assert seen == [("local", False), ("s3", True), ("local", False), ("s3", True)]
+
+
+def _registered(storage: Storage, uri: str) -> DataItem:
+    """An item registered as the API does: rclone reads the bytes and records their hashes."""
+    return data_item_register(owner="someone", item_name=uri, uri=uri, storage_id=storage.storage_id)
+
+
+def test_a_large_copy_is_read_back_with_the_fast_hash_recorded_at_registration(tmp_path, monkeypatch, s3_server):
+    monkeypatch.setattr(runner, "FOREGROUND_HASH_LIMIT", 1024)  # what counts as large, for the test
+    read_back: list[str] = []
+    real_hash_by_job = runner._hash_by_job
+
+    def hash_by_job(attempt, config, path, hash_type, *, download):
+        read_back.append(f"{config['type']}:{hash_type}")
+        return real_hash_by_job(attempt, config, path, hash_type, download=download)
+
+    monkeypatch.setattr(runner, "_hash_by_job", hash_by_job)
+    src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
+    s3 = _remote_storage(s3_server.config, "bucket1")
+    _write(tmp_path / "a" / "data" / "big.bin", bytes(range(256)) * 2000)
+    source = _registered(src, "big.bin")
+    assert set(source.hashes) == {"md5", "xxh3"}
+
+    to_local, local_copy = _job(source, dst)
+    to_s3, s3_copy = _job(source, s3)
+    assert _run_to_the_end(to_local).state == JobState.COMPLETED
+    assert _run_to_the_end(to_s3).state == JobState.COMPLETED
+    assert read_back == ["local:xxh3", "s3:md5"]  # S3 has no xxh3: its md5 is checked
+    local_copy.refresh_from_db()
+    assert local_copy.item_state == ItemState.READY
+
+
+def test_a_flipped_byte_is_caught_by_the_fast_hash(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "FOREGROUND_HASH_LIMIT", 1024)
+    src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
+    data = bytes(range(256)) * 2000
+    _write(tmp_path / "a" / "data" / "big.bin", data)
+    migration, target = _job(_registered(src, "big.bin"), dst)
+    corrupt, calls = _flip_first_byte(times=1)
+    monkeypatch.setattr(runner, "after_copy", corrupt)
+
+    runner.copy_job_run(migration.pk)
+    migration.refresh_from_db()
+    assert migration.state == JobState.QUEUED and "Verification failed: xxh3" in migration.last_error
+    assert _run_to_the_end(migration).state == JobState.COMPLETED and calls == [1, 2]
+    assert (tmp_path / "b" / "data" / "big.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("size", [14_000, runner.SMALL_FILE_LIMIT + 14_000], ids=["one-call", "job"])
+def test_a_corrupted_destination_is_caught_and_copied_again(tmp_path, monkeypatch, size):
+    data = (b"precious bytes" * (size // 14 + 1))[:size]
     src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
     _write(tmp_path / "a" / "data" / "p.bin", data)
     source = _file_item(src, "p.bin", data)
