@@ -1,9 +1,12 @@
 """How API callers prove who they are.
 
-* ``Authorization: Bearer <token>``: a DLM API token (random, stored hashed, with an expiry).
+* ``Authorization: Bearer <token>``: a DLM API token (random, stored hashed, with an expiry), or,
+  when an OpenID provider is configured, an access token of that provider (checked with it: see
+  ``dlm.oidc``).
 * No header at all, from an address in ``DLM_TRUSTED_NETWORKS``: the account mapped to that
-  network (ska-dlm-client calls the services this way from inside a trusted network). Only the
-  socket's peer address counts; forwarded-for headers are ignored, since any client can set them.
+  network, with the role ``DLM_TRUSTED_NETWORK_ROLE`` (ska-dlm-client calls the services this way
+  from inside a trusted network). Only the socket's peer address counts; forwarded-for headers
+  are ignored, since any client can set them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ def _remembered(digest: str) -> tuple[AuthToken, str | None] | None:
 def forget_tokens(**kwargs) -> None:
     """Forget every remembered token (connected to token, account and role changes)."""
     _TOKENS.clear()
+    if settings.OIDC_ENABLED:
+        from dlm.oidc import forget_provider_tokens
+
+        forget_provider_tokens()
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -75,7 +82,18 @@ class BearerTokenAuthentication(TokenAuthentication):
             digest = hash_token(text)
         except (UnicodeDecodeError, TypeError, binascii.Error):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        found = _remembered(digest) or self._look_up(text, digest)
+        found = _remembered(digest)
+        if found is None:
+            try:
+                found = self._look_up(text, digest)
+            except exceptions.AuthenticationFailed:
+                if not settings.OIDC_ENABLED:
+                    raise
+                from dlm.oidc import provider_token_user  # only with a provider configured
+
+                user, auth, role = provider_token_user(text)
+                remember_role(user, role.value if role else None)
+                return (user, auth)
         row, role = found
         if row.expiry is not None and row.expiry < timezone.now():
             forget_tokens()
@@ -87,6 +105,8 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     @staticmethod
     def _look_up(text: str, digest: str) -> tuple[AuthToken, str | None]:
+        if "." in text:  # a JWT: DLM's tokens are hex
+            raise exceptions.AuthenticationFailed("Invalid token.")
         candidates = (
             AuthToken.objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH])
             .select_related("user")
@@ -109,7 +129,8 @@ class BearerTokenAuthentication(TokenAuthentication):
 
 
 class TrustedNetworkAuthentication(BaseAuthentication):
-    """Requests without credentials from a trusted network act as that network's account."""
+    """Requests without credentials from a trusted network act as that network's account (created
+    on first use), with the role ``DLM_TRUSTED_NETWORK_ROLE`` whatever its groups say."""
 
     def authenticate(self, request):
         if not settings.TRUSTED_NETWORKS or get_authorization_header(request):
@@ -120,12 +141,11 @@ class TrustedNetworkAuthentication(BaseAuthentication):
             return None
         for network, username in settings.TRUSTED_NETWORKS:
             if address in network:
-                accounts = get_user_model().objects.filter(username=username, is_active=True)
-                user = accounts.annotate(dlm_role=role_subquery("pk")).first()
-                if user is None:
-                    log.warning("DLM_TRUSTED_NETWORKS names account %r, which does not exist", username)
+                user, _ = get_user_model().objects.get_or_create(username=username)
+                if not user.is_active:
+                    log.warning("DLM_TRUSTED_NETWORKS names account %r, which is deactivated", username)
                     return None
-                remember_role(user, user.dlm_role)
+                remember_role(user, settings.DLM_TRUSTED_NETWORK_ROLE)
                 return (user, None)
         return None
 

@@ -59,6 +59,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive)."""
+    raw = os.environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def env_role_map(name: str, default: str) -> dict[str, str]:
+    """``GROUP=ROLE`` pairs, comma-separated, e.g. ``dlm-operators=operator``; ROLE is viewer,
+    operator or admin."""
+    raw = os.environ.get(name)
+    mapping = {}
+    for item in (default if raw is None else raw).split(","):
+        if not item.strip():
+            continue
+        group, sep, role = item.partition("=")
+        if not sep or not group.strip() or role.strip() not in ("viewer", "operator", "admin"):
+            raise ImproperlyConfigured(f"{name}: entry {item.strip()!r} must look like GROUP=viewer|operator|admin")
+        mapping[group.strip()] = role.strip()
+    return mapping
+
+
 def env_path(name: str) -> Path | None:
     """A file path, or None when unset or empty. The file need not exist yet."""
     raw = os.environ.get(name, "").strip()

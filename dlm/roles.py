@@ -17,6 +17,12 @@ class Role(models.TextChoices):
 _RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 
 
+def highest_role(roles) -> Role | None:
+    """The highest of ``roles`` (None for none)."""
+    roles = list(roles)
+    return max(roles, key=_RANK.__getitem__) if roles else None
+
+
 def role_subquery(user_ref: str) -> Subquery:
     """An annotation: the name of the highest role group of the account ``user_ref`` points at."""
     rank = Case(*(When(name=role.value, then=Value(n)) for role, n in _RANK.items()), default=Value(0))

@@ -20,9 +20,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dlm.env import (
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_path,
+    env_role_map,
     env_str,
     env_trusted_networks,
     local_secret_file,
@@ -183,8 +185,10 @@ REST_KNOX = {
     "TOKEN_TTL": API_TOKEN_TTL,
 }
 
-# Client address ranges whose requests without a token act as a named account (ska-dlm-client).
+# Client address ranges whose requests without a token act as a named account (ska-dlm-client),
+# with this role (ska-dlm-client registers items, so it needs operator).
 TRUSTED_NETWORKS = env_trusted_networks("DLM_TRUSTED_NETWORKS")
+DLM_TRUSTED_NETWORK_ROLE = env_choice("DLM_TRUSTED_NETWORK_ROLE", "viewer", ("viewer", "operator", "admin"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "DLM: Data Lifecycle Manager REST API",
@@ -270,8 +274,49 @@ def _bwlimit() -> str:
 
 DLM_COPY_BWLIMIT = _bwlimit()
 
-# --- auth pages -----------------------------------------------------------------------------
-LOGIN_URL = "/admin/login/"
+# --- logging in -----------------------------------------------------------------------------
+# With DLM_OIDC_ISSUER (or the endpoints) and a client, people log in at the organisation's OpenID
+# provider; without, with Django's own login form and the accounts kept in DLM.
+DLM_OIDC_ISSUER = env_str("DLM_OIDC_ISSUER").strip().rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("DLM_OIDC_AUTHORIZATION_ENDPOINT").strip()
+OIDC_OP_TOKEN_ENDPOINT = env_str("DLM_OIDC_TOKEN_ENDPOINT").strip()
+OIDC_OP_USER_ENDPOINT = env_str("DLM_OIDC_USERINFO_ENDPOINT").strip()
+OIDC_OP_JWKS_ENDPOINT = env_str("DLM_OIDC_JWKS_ENDPOINT").strip()
+OIDC_RP_CLIENT_ID = env_str("DLM_OIDC_CLIENT_ID").strip()
+OIDC_RP_CLIENT_SECRET = env_str("DLM_OIDC_CLIENT_SECRET").strip()
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and (DLM_OIDC_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT))
+if OIDC_RP_CLIENT_ID and not OIDC_ENABLED:
+    raise ImproperlyConfigured("DLM_OIDC_CLIENT_ID is set: set DLM_OIDC_ISSUER (or the DLM_OIDC_*_ENDPOINT variables)")
+if OIDC_ENABLED and not DLM_OIDC_ISSUER and not (OIDC_OP_TOKEN_ENDPOINT and OIDC_OP_JWKS_ENDPOINT):
+    raise ImproperlyConfigured("Without DLM_OIDC_ISSUER, set DLM_OIDC_TOKEN_ENDPOINT and DLM_OIDC_JWKS_ENDPOINT too")
+OIDC_RP_SCOPES = env_str("DLM_OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = env_str("DLM_OIDC_SIGN_ALGO", "RS256")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env_int("DLM_OIDC_TIMEOUT", 10, minimum=1)
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+OIDC_AUTHENTICATE_CLASS = "dlm.oidc.LoginStart"
+OIDC_CALLBACK_CLASS = "dlm.oidc.LoginCallback"
+# The claims that carry the username and the groups; how groups map to DLM's roles.
+DLM_OIDC_USERNAME_CLAIM = env_str("DLM_OIDC_USERNAME_CLAIM", "preferred_username").strip()
+DLM_OIDC_GROUPS_CLAIM = env_str("DLM_OIDC_GROUPS_CLAIM", "groups").strip()
+DLM_OIDC_ROLE_MAP = env_role_map("DLM_OIDC_ROLE_MAP", "dlm-viewers=viewer,dlm-operators=operator,dlm-admins=admin")
+# Provider access tokens accepted as Bearer tokens: the audience a JWT must name (empty: any), and
+# how long an opaque token's userinfo answer is remembered.
+DLM_OIDC_AUDIENCE = env_str("DLM_OIDC_AUDIENCE").strip()
+DLM_OIDC_USERINFO_CACHE_SECONDS = env_int("DLM_OIDC_USERINFO_CACHE_SECONDS", 60, minimum=0)
+# JWT access tokens are also confirmed at the userinfo endpoint (so a token revoked before it
+# expires is refused); false: signature, issuer, audience and expiry alone.
+DLM_OIDC_CONFIRM_JWT = env_bool("DLM_OIDC_CONFIRM_JWT", True)
+# GET/POST /token_by_username_password (upstream's gateway): off unless enabled.
+DLM_PASSWORD_TOKENS = env_bool("DLM_PASSWORD_TOKENS", False)
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.insert(0, "dlm.oidc.ProviderBackend")
+LOGIN_URL = "/oidc/authenticate/" if OIDC_ENABLED else "/login"
+LOGIN_REDIRECT_URL = "/tokens"
+LOGOUT_REDIRECT_URL = "/login"
 
 # --- logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("DLM_LOG_LEVEL", "INFO").upper()

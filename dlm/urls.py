@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.urls import Resolver404, path, re_path, resolve
+from django.urls import Resolver404, include, path, re_path, resolve
 
 import catalogue.api.views  # noqa: F401  (registers the catalogue operations)
 import dlm.api  # noqa: F401  (registers the heartbeat)
+import dlm.gateway  # noqa: F401  (registers /scope and the tokens API)
 import migrations_app.api.views  # noqa: F401  (registers the copy-job operations)
 from dlm.api import OpenApiDocument, SwaggerDocs
 from dlm.contract import REGISTRY, urlpatterns_for
+from dlm.gateway import token_by_username_password
+from dlm.views import LoginView, token_by_auth_flow, tokens_page
 
 
 def strip_trailing_slash(request: HttpRequest, route: str) -> HttpResponse:
@@ -39,10 +44,16 @@ handler500 = server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("login", LoginView.as_view(), name="login"),
+    path("logout", auth_views.LogoutView.as_view(), name="logout"),
+    path("token_by_auth_flow", token_by_auth_flow, name="token_by_auth_flow"),
+    path("token_by_username_password", token_by_username_password, name="token_by_username_password"),
+    path("tokens", tokens_page, name="tokens"),
     path("openapi.json", OpenApiDocument.as_view(), name="openapi"),
     path("docs", SwaggerDocs.as_view(), name="docs"),
+    *([path("oidc/", include("mozilla_django_oidc.urls"))] if settings.OIDC_ENABLED else []),
     *urlpatterns_for(REGISTRY),
-    re_path(r"^(?P<route>(?!admin/|static/).+/)$", strip_trailing_slash),
+    re_path(r"^(?P<route>(?!admin/|static/|oidc/).+/)$", strip_trailing_slash),
     # Unknown paths answer the contract's JSON 404, in debug mode too.
-    re_path(r"^(?!admin/|static/)", not_found),
+    re_path(r"^(?!admin/|static/|oidc/)", not_found),
 ]

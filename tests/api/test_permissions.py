@@ -9,7 +9,7 @@ import dlm.urls  # noqa: F401  (declares every operation)
 from dlm.contract import REGISTRY
 from dlm.roles import Role
 
-PUBLIC = {"heartbeat"}
+PUBLIC = {"heartbeat", "scope"}  # /scope judges the token it is given, not the caller
 RANKS = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
 

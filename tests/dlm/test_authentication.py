@@ -6,6 +6,7 @@ import ipaddress
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -94,8 +95,8 @@ def test_create_api_token_role_replaces_the_previous_role(capsys):
 
 @pytest.fixture
 def trusted(settings):
-    account_ensure(username="svc-dlm-client", role=Role.OPERATOR)
     settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client")]
+    settings.DLM_TRUSTED_NETWORK_ROLE = "operator"  # what a ska-dlm-client deployment sets
 
 
 def test_trusted_network_without_token_acts_as_its_account(trusted):
@@ -128,8 +129,26 @@ def test_trusted_account_keeps_its_role_limits(trusted):
     assert "admin" in response.json()["detail"]
 
 
-def test_trusted_network_naming_a_missing_account_is_401(settings):
-    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "nobody")]
+def test_trusted_network_role_is_viewer_by_default_whatever_the_accounts_groups(settings):
+    account_ensure(username="svc-dlm-client", role=Role.ADMIN)
+    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client")]
+    assert Client().get("/storage/query_storage", REMOTE_ADDR="10.1.2.3").status_code == 200
+    response = Client().post("/ingest/init_data_item?item_name=x", REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 403 and "operator" in response.json()["detail"]
+    assert not DataItem.objects.exists()
+
+
+def test_trusted_network_account_is_created_on_first_use(trusted):
+    assert not User.objects.filter(username="svc-dlm-client").exists()
+    response = Client().post(
+        "/ingest/init_data_item?item_name=first", content_type="application/json", REMOTE_ADDR="10.9.9.9"
+    )
+    assert response.status_code == 200
+    assert User.objects.filter(username="svc-dlm-client").count() == 1
+
+
+def test_trusted_network_with_a_deactivated_account_is_401(trusted):
+    User.objects.create(username="svc-dlm-client", is_active=False)
     assert Client().get("/storage/query_storage", REMOTE_ADDR="10.1.2.3").status_code == 401
 
 
