@@ -56,6 +56,10 @@ def test_no_environment_starts_with_generated_local_keys(tmp_path):
         ("DLM_LOG_LEVEL", "LOUD"),
         ("DLM_COPY_BWLIMIT", "20 MB/s"),
         ("DLM_COPY_BWLIMIT", "fast"),
+        ("DLM_TRUSTED_NETWORK_ROLE", "superuser"),
+        ("DLM_OIDC_ROLE_MAP", "dlm-operators=operators"),
+        ("DLM_OIDC_ROLE_MAP", "dlm-operators"),
+        ("DLM_OIDC_CLIENT_ID", "dlm"),  # a client without an issuer or endpoints
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(tmp_path, variable, value):
