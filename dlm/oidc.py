@@ -29,6 +29,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
 from django.db import IntegrityError, transaction
+from django.http import JsonResponse
+from django.shortcuts import render
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -147,9 +149,32 @@ def account_for_claims(claims: dict[str, Any], *, issuer_name: str) -> Any:
 
 
 class ProviderBackend(OIDCAuthenticationBackend):
-    """mozilla-django-oidc's backend, matching accounts on ``sub`` and setting their role."""
+    """mozilla-django-oidc's backend, matching accounts on ``sub`` and setting their role.
+
+    Django builds every backend for every login, DLM's own form's too: the provider's settings
+    are therefore read when a provider login needs them, not when the backend is built, so that
+    an unreachable provider never breaks the local form."""
 
     get_settings = staticmethod(provider_setting)
+    OIDC_OP_TOKEN_ENDPOINT = property(lambda self: provider_setting("OIDC_OP_TOKEN_ENDPOINT"))
+    OIDC_OP_USER_ENDPOINT = property(lambda self: provider_setting("OIDC_OP_USER_ENDPOINT"))
+    OIDC_OP_JWKS_ENDPOINT = property(lambda self: provider_setting("OIDC_OP_JWKS_ENDPOINT", None))
+    OIDC_RP_CLIENT_ID = property(lambda self: settings.OIDC_RP_CLIENT_ID)
+    OIDC_RP_CLIENT_SECRET = property(lambda self: settings.OIDC_RP_CLIENT_SECRET)
+    OIDC_RP_SIGN_ALGO = property(lambda self: settings.OIDC_RP_SIGN_ALGO)
+    OIDC_RP_IDP_SIGN_KEY = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.UserModel = get_user_model()
+
+    def authenticate(self, request: Any, **kwargs: Any) -> Any:
+        if request is None or not settings.OIDC_ENABLED or "code" not in request.GET:
+            return None
+        try:
+            return super().authenticate(request, **kwargs)
+        except ProviderUnavailable as exc:
+            log.warning("a provider login failed: %s", exc)
+            return None
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("sub"))
@@ -175,11 +200,38 @@ class ProviderBackend(OIDCAuthenticationBackend):
 
 
 class LoginStart(OIDCAuthenticationRequestView):
+    """Sends the browser to the provider's login (404 without a provider; 503 when it cannot be
+    reached)."""
+
     get_settings = staticmethod(provider_setting)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.unavailable: Exception | None = None
+        if not settings.OIDC_ENABLED:
+            return
+        try:
+            super().__init__(*args, **kwargs)
+        except ProviderUnavailable as exc:
+            self.unavailable = exc
+
+    def get(self, request: Any) -> Any:
+        if not settings.OIDC_ENABLED:
+            return JsonResponse({"detail": "Not Found"}, status=404)
+        if self.unavailable is not None:
+            log.warning("login could not start: %s", self.unavailable)
+            return render(request, "dlm/login_unavailable.html", status=503)
+        return super().get(request)
 
 
 class LoginCallback(OIDCAuthenticationCallbackView):
+    """Where the provider sends the browser back; a failed login goes to /login with a message."""
+
     get_settings = staticmethod(provider_setting)
+
+    def get(self, request: Any) -> Any:
+        if not settings.OIDC_ENABLED:
+            return JsonResponse({"detail": "Not Found"}, status=404)
+        return super().get(request)
 
     @property
     def failure_url(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -51,7 +50,7 @@ urlpatterns = [
     path("tokens", tokens_page, name="tokens"),
     path("openapi.json", OpenApiDocument.as_view(), name="openapi"),
     path("docs", SwaggerDocs.as_view(), name="docs"),
-    *([path("oidc/", include("mozilla_django_oidc.urls"))] if settings.OIDC_ENABLED else []),
+    path("oidc/", include("mozilla_django_oidc.urls")),  # answers 404 without a provider configured
     *urlpatterns_for(REGISTRY),
     re_path(r"^(?P<route>(?!admin/|static/|oidc/).+/)$", strip_trailing_slash),
     # Unknown paths answer the contract's JSON 404, in debug mode too.
