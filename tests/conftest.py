@@ -113,4 +113,4 @@ def anon_api(db) -> Api:
     return Api(Client(), None)
 
 
-pytest_plugins = ["tests.storage_servers"]
+pytest_plugins = ["tests.storage_servers", "tests.oidc_provider"]
