@@ -189,7 +189,7 @@ def fill(
         log(f"database already holds {have:,} data items over {stores} storages: not refilled (--fresh refills)")
         return
     log(f"filling: {items:,} data items over {n_storages} storages (found {have:,} items, {stores} storages)")
-    conn.execute("TRUNCATE data_item, storage_config, storage, location")
+    conn.execute("TRUNCATE data_item, storage_config, storage, location CASCADE")
     location_id = str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4))
     conn.execute(
         "INSERT INTO location (location_id, location_name, location_type, location_country, location_city,"

@@ -9,6 +9,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from audit.capture import AuditSpec
+from audit.choices import ObjectType
+from audit.mixins import AuditedModel
 from catalogue.choices import (
     ChecksumMethod,
     ConfigType,
@@ -34,8 +37,10 @@ def default_oid_expiration() -> datetime:
     return settings.DLM_OID_EXPIRATION
 
 
-class LocationFacility(models.Model):
+class LocationFacility(AuditedModel):
     """A facility a location may belong to (lookup table, seeded with the upstream values)."""
+
+    audit_spec = AuditSpec(ObjectType.LOCATION_FACILITY)
 
     id = models.CharField(primary_key=True, max_length=100)
 
@@ -48,8 +53,10 @@ class LocationFacility(models.Model):
         return self.id
 
 
-class Location(models.Model):
+class Location(AuditedModel):
     """A place that hosts storages."""
+
+    audit_spec = AuditSpec(ObjectType.LOCATION)
 
     location_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     location_name = models.CharField(max_length=255, unique=True)
@@ -76,8 +83,10 @@ class Location(models.Model):
         return self.location_name
 
 
-class Storage(models.Model):
+class Storage(AuditedModel):
     """A storage volume (disk, object store bucket, SFTP server…) at a location."""
+
+    audit_spec = AuditSpec(ObjectType.STORAGE)
 
     storage_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     location = models.ForeignKey(Location, on_delete=models.PROTECT, db_column="location_id", related_name="storages")
@@ -106,13 +115,17 @@ class Storage(models.Model):
         return self.storage_name
 
 
-class StorageConfig(models.Model):
+class StorageConfig(AuditedModel):
     """An rclone remote definition (``{name, type, parameters, root_path}``) for a storage.
 
     Secret options are kept apart from the rest, encrypted: ``config`` holds the definition
     without them, ``secrets`` the removed values with their places. ``dlm.secrets`` joins
     and masks them; nothing else should read ``secrets``.
     """
+
+    audit_spec = AuditSpec(
+        ObjectType.STORAGE_CONFIG, masked=frozenset({"secrets"}), masked_options=frozenset({"config"})
+    )
 
     config_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     storage = models.ForeignKey(Storage, on_delete=models.CASCADE, db_column="storage_id", related_name="configs")
@@ -130,8 +143,10 @@ class StorageConfig(models.Model):
         return f"{self.config_type} config {self.config.get('name', '?')} of {self.storage_id}"
 
 
-class DataItem(models.Model):
+class DataItem(AuditedModel):
     """One copy (``uid``) of a logical object (``oid``) on one storage, with the upstream columns."""
+
+    audit_spec = AuditSpec(ObjectType.DATA_ITEM)
 
     uid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     oid = models.UUIDField(null=True, blank=True, db_index=True)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class DlmConfig(AppConfig):
@@ -17,3 +18,11 @@ class DlmConfig(AppConfig):
         post_save.connect(forget_tokens, sender=user_model, dispatch_uid="dlm-forget-token-user")
         post_delete.connect(forget_tokens, sender=user_model, dispatch_uid="dlm-forget-token-user-delete")
         m2m_changed.connect(forget_tokens, sender=user_model.groups.through, dispatch_uid="dlm-forget-token-roles")
+
+
+class DlmAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with DLM's site (``dlm.admin_site.DlmAdminSite``) as the default
+    site, so that every app's registrations land on it."""
+
+    default = False  # not the configuration of the ``dlm`` app (that is DlmConfig)
+    default_site = "dlm.admin_site.DlmAdminSite"

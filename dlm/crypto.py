@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import apps
 from django.conf import settings
 from django.db import models
 
@@ -48,3 +49,38 @@ class EncryptedJSONField(models.TextField):
     def value_to_string(self, obj) -> str:
         # Used by dumpdata and serializers: never write the plaintext out.
         return "***"
+
+
+# --- key rotation -----------------------------------------------------------------------------
+
+
+def under_newest_key(token: str) -> bool:
+    """True when ``token`` was encrypted under the newest key (the first of
+    DLM_FIELD_ENCRYPTION_KEYS): Fernet tokens do not name their key, so the newest key alone is tried."""
+    try:
+        Fernet(settings.FIELD_ENCRYPTION_KEYS[0]).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def reencrypt(token: str) -> str:
+    """``token`` encrypted again under the newest key (decrypted with any key; its plaintext never
+    leaves this function). Raises ``SecretDecryptionError`` when no key decrypts it."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretDecryptionError(
+            "no key in DLM_FIELD_ENCRYPTION_KEYS decrypts it (was the key it was made with removed?)"
+        ) from None
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], EncryptedJSONField]]:
+    """Every ``EncryptedJSONField`` of every installed model (concrete models only)."""
+    return [
+        (model, field)
+        for model in apps.get_models()
+        if not model._meta.proxy
+        for field in model._meta.local_concrete_fields
+        if isinstance(field, EncryptedJSONField)
+    ]

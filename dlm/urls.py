@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, include, path, re_path, resolve
 
+import audit.api.views  # noqa: F401  (registers the audit trail query)
 import catalogue.api.views  # noqa: F401  (registers the catalogue operations)
 import dlm.api  # noqa: F401  (registers the heartbeat)
 import dlm.gateway  # noqa: F401  (registers /scope and the tokens API)
@@ -51,6 +52,7 @@ urlpatterns = [
     path("openapi.json", OpenApiDocument.as_view(), name="openapi"),
     path("docs", SwaggerDocs.as_view(), name="docs"),
     path("oidc/", include("mozilla_django_oidc.urls")),  # answers 404 without a provider configured
+    path("", include("ui.urls")),  # the operator web UI
     *urlpatterns_for(REGISTRY),
     re_path(r"^(?P<route>(?!admin/|static/|oidc/).+/)$", strip_trailing_slash),
     # Unknown paths answer the contract's JSON 404, in debug mode too.

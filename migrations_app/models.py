@@ -6,17 +6,22 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.capture import AuditSpec
+from audit.choices import ObjectType
+from audit.mixins import AuditedModel
 from catalogue.models import Storage
 from migrations_app.choices import ACTIVE_STATES, JobState
 
 
-class Migration(models.Model):
+class Migration(AuditedModel):
     """One copy of an object's bytes from a source copy (uid) to a destination storage.
 
     The row is the truth about the job: its state, attempts, progress and last error. The first
     columns are upstream's ``migration`` row (what ``get_migration`` returns); ``complete`` and
     ``completion_date`` are set once, when the destination copy has been verified.
     """
+
+    audit_spec = AuditSpec(ObjectType.MIGRATION)
 
     migration_id = models.BigAutoField(primary_key=True)
     job_id = models.BigIntegerField(default=0)  # the attempt's rclone job id (0: none yet)

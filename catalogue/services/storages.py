@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from catalogue.choices import ConfigType
@@ -19,6 +22,7 @@ from dlm.crypto import SecretDecryptionError
 from dlm.errors import (
     DatabaseOperationError,
     InvalidQueryParameters,
+    ObjectNotFound,
     RequestValidationError,
     UnmetPreconditionForOperation,
     validation_error,
@@ -225,3 +229,77 @@ def storage_check_access(*, storage: Storage) -> dict[str, Any]:
     Storage.objects.filter(pk=storage.pk).update(storage_checked=result.reachable, storage_last_checked=checked_at)
     storage.storage_checked, storage.storage_last_checked = result.reachable, checked_at
     return {"reachable": result.reachable, "error": result.error, "checked_at": json_value(checked_at)}
+
+
+def _placed(config: dict[str, Any], path: list[str], value: Any) -> None:
+    node = config
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def storage_config_update(
+    *,
+    config_id: uuid.UUID,
+    config: dict[str, Any],
+    secrets_kept: list[list[str]] | tuple[list[str], ...] = (),
+    check_remote: bool = True,
+) -> StorageConfig:
+    """Replace a stored remote definition (its storage, type and date stay).
+
+    ``config`` is the new definition, with new secret values where they change; each path in
+    ``secrets_kept`` (e.g. ``["parameters", "secret_access_key"]``) takes the stored secret at that
+    path, so that a caller never needs to read a secret to keep it. A kept path with no stored
+    secret is refused. An rclone definition is tried first, as by ``storage_config_create``: a
+    remote rclone cannot reach is refused with ``UnmetPreconditionForOperation`` carrying
+    rclone's reason (secrets masked), and nothing is stored. If the row changed while the
+    remote was being tried, the update is refused rather than overwriting that change.
+    """
+    row = StorageConfig.objects.defer("secrets").filter(pk=config_id).first()
+    if row is None:
+        raise ObjectNotFound(f"No storage config with config_id={config_id}")
+    full = json.loads(json.dumps(config))  # a deep copy: the caller's dict stays as it was
+    stored_raw = _secrets_ciphertext(config_id)
+    if secrets_kept:
+        stored = {tuple(path): value for path, value in (row.secrets or [])}
+        for path in secrets_kept:
+            if tuple(path) not in stored:
+                raise InvalidQueryParameters(f"No stored secret at {'.'.join(path)} to keep")
+            _placed(full, list(path), stored[tuple(path)])
+    if row.config_type == ConfigType.RCLONE:
+        full = rclone_config_clean(full)
+        if check_remote:
+            reach = rclone.remote_reachable(full)
+            if not reach.reachable:
+                raise UnmetPreconditionForOperation(
+                    f"Configuring rclone server failed! Remote {full['name']!r} is not reachable: {reach.error}"
+                )
+    public, secrets = split_secrets(full)
+    with transaction.atomic():
+        current = StorageConfig.objects.select_for_update().defer("secrets").filter(pk=config_id).first()
+        if current is None:
+            raise ObjectNotFound(f"No storage config with config_id={config_id}")
+        if current.config != row.config or _secrets_ciphertext(config_id) != stored_raw:
+            raise UnmetPreconditionForOperation("The storage config was changed meanwhile: load it again")
+        current.config, current.secrets = public, secrets
+        current.save(update_fields=["config", "secrets"])
+    return current
+
+
+def _secrets_ciphertext(config_id: uuid.UUID) -> str | None:
+    """The stored ciphertext of a config's secrets (a fresh encryption of the same secrets
+    differs, so this says whether they were rewritten)."""
+    rows = StorageConfig.objects.filter(pk=config_id).annotate(raw=Cast("secrets", TextField()))
+    return rows.values_list("raw", flat=True).first()
+
+
+def storage_config_check(*, config: StorageConfig) -> rclone.Reachability:
+    """Whether rclone reaches a stored rclone remote definition now (a stat of its ``root_path``);
+    the reason, secrets masked, when it does not or when its secrets cannot be decrypted."""
+    if config.config_type != ConfigType.RCLONE:
+        return rclone.Reachability(False, f"a {config.config_type} config is not an rclone remote")
+    try:
+        remote = join_secrets(config.config, config.secrets)
+    except SecretDecryptionError as exc:
+        return rclone.Reachability(False, str(exc))
+    return rclone.remote_reachable(remote)

@@ -76,7 +76,7 @@ def _browser_login(base: str, provider, username: str, *, accept: str = "text/ht
     return session, final.text
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_browser_flow_from_token_by_auth_flow_through_the_provider_to_a_working_token(provider, live_server, no_leaks):
     base = live_server.url.replace("localhost", "127.0.0.1")  # the provider allows 127.0.0.1 on any port
     # A local account with alice's email address must not be taken over: accounts match on sub.
@@ -106,7 +106,7 @@ def test_browser_flow_from_token_by_auth_flow_through_the_provider_to_a_working_
     assert ProviderIdentity.objects.count() == 1 and AuthToken.objects.filter(user=identity.user).count() == 2
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_role_follows_the_providers_groups_at_each_login(provider, live_server):
     base = live_server.url.replace("localhost", "127.0.0.1")
     _browser_login(base, provider, "carol")
@@ -120,7 +120,7 @@ def test_the_role_follows_the_providers_groups_at_each_login(provider, live_serv
         provider.set_groups("carol", [])
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_wrong_password_at_the_provider_logs_nobody_in(provider, live_server):
     base = live_server.url.replace("localhost", "127.0.0.1")
     session = requests.Session()

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
+from audit.context import acting_command
 from dlm.roles import Role
 from dlm.tokens import account_ensure, api_token_create
 
@@ -28,7 +30,8 @@ class Command(BaseCommand):
         if days < 1:
             self.stderr.write("--days must be at least 1")
             raise SystemExit(2)
-        user = account_ensure(username=username, role=Role(role) if role else None)
-        token_row, token = api_token_create(user=user, ttl=timedelta(days=days))
+        with acting_command("create_api_token"), transaction.atomic():
+            user = account_ensure(username=username, role=Role(role) if role else None)
+            token_row, token = api_token_create(user=user, ttl=timedelta(days=days))
         self.stderr.write(f"API token for {user.get_username()}, valid until {token_row.expiry:%Y-%m-%d %H:%M} UTC:")
         self.stdout.write(token)

@@ -1,0 +1,137 @@
+"""Copy jobs in the admin console: read-only rows, steered only by actions that call the services
+(retry a failed or cancelled job, cancel a queued or running one), as the API does."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat, truncatechars
+
+from catalogue.models import DataItem
+from dlm.admin_site import CappedCountPaginator, admin_link
+from dlm.errors import DataLifecycleError
+from migrations_app.models import Migration
+from migrations_app.services import copy_job_cancel, copy_job_retry
+
+
+@admin.register(Migration)
+class MigrationAdmin(admin.ModelAdmin):
+    list_display = (
+        "migration_id",
+        "state",
+        "source_storage",
+        "destination_storage",
+        "attempts",
+        "progress",
+        "date",
+        "finished_at",
+        "short_error",
+    )
+    list_filter = ("state", "source_storage", "destination_storage", "complete")
+    list_select_related = ("source_storage", "destination_storage")
+    search_fields = ("=migration_id",)  # and uids and oids: get_search_results
+    search_help_text = "A migration id, or the oid or a uid of its object (exact)."
+    show_full_result_count = False
+    paginator = CappedCountPaginator  # one row per copy ever made: never counted whole
+    ordering = ("-migration_id",)
+    actions = ["retry", "cancel"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "migration_id",
+                    "state",
+                    "oid",
+                    "source",
+                    "destination",
+                    "source_storage",
+                    "destination_storage",
+                    "user",
+                    "group",
+                )
+            },
+        ),
+        (
+            "Progress",
+            {
+                "fields": (
+                    "attempts",
+                    "last_error",
+                    "bytes_done",
+                    "bytes_total",
+                    "rate",
+                    "url",
+                    "job_id",
+                    "cancel_requested",
+                    "next_attempt_at",
+                    "heartbeat_at",
+                )
+            },
+        ),
+        (
+            "Dates",
+            {"fields": ("date", "started_at", "finished_at", "complete", "completion_date")},
+        ),
+        ("rclone", {"fields": ("command", "job_status", "job_stats")}),
+    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        try:
+            value = uuid.UUID(term)
+        except ValueError:
+            return super().get_search_results(request, queryset, term)
+        return queryset.filter(Q(oid=value) | Q(source_uid=value) | Q(destination_uid=value)), False
+
+    @admin.display(description="progress")
+    def progress(self, job: Migration) -> str:
+        if job.bytes_total:
+            return f"{filesizeformat(job.bytes_done)} of {filesizeformat(job.bytes_total)}"
+        return filesizeformat(job.bytes_done)
+
+    @admin.display(description="last error")
+    def short_error(self, job: Migration) -> str:
+        return truncatechars(job.last_error, 80)
+
+    @admin.display(description="source copy")
+    def source(self, job: Migration) -> str:
+        return admin_link(DataItem.objects.filter(uid=job.source_uid).first(), str(job.source_uid))
+
+    @admin.display(description="destination copy")
+    def destination(self, job: Migration) -> str:
+        return admin_link(DataItem.objects.filter(uid=job.destination_uid).first(), str(job.destination_uid))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # copies are asked for through the API (copy_data_item)
+
+    def has_change_permission(self, request: HttpRequest, obj: Migration | None = None) -> bool:
+        return False  # the job's row is the worker's: states change through the actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Migration | None = None) -> bool:
+        return False  # the row is the truth about the copy, and its history
+
+    @admin.action(description="Retry the selected failed or cancelled jobs")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Migration]) -> None:
+        self._each(request, queryset, copy_job_retry, "queued again")
+
+    @admin.action(description="Cancel the selected queued or running jobs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Migration]) -> None:
+        self._each(request, queryset, copy_job_cancel, "cancelled (a running job stops at its next poll)")
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Migration], service, done: str) -> None:
+        ids = list(queryset.values_list("migration_id", flat=True))
+        succeeded = []
+        for migration_id in ids:
+            try:
+                service(migration_id=migration_id)
+            except DataLifecycleError as exc:
+                self.message_user(request, f"Migration {migration_id}: refused: {exc}", messages.WARNING)
+            else:
+                succeeded.append(str(migration_id))
+        if succeeded:
+            self.message_user(request, f"Migration {', '.join(succeeded)}: {done}", messages.SUCCESS)
