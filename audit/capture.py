@@ -115,11 +115,13 @@ def object_id(spec: AuditSpec, instance: models.Model) -> str:
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
-    """Every recorded column of a row, as the trail shows it."""
+    """Every recorded column of a row that holds a value (not null), as the trail shows it."""
     how = _shown_columns(type(instance))
-    values = dict(zip(how.as_is, how.get_as_is(instance), strict=True))
+    values = {name: value for name, value in zip(how.as_is, how.get_as_is(instance), strict=True) if value is not None}
     for attname, show in how.converted:
-        values[attname] = show(getattr(instance, attname))
+        value = getattr(instance, attname)
+        if value is not None:
+            values[attname] = show(value)
     return values
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
+from audit import capture
+from audit.context import current_actor
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Storage
 from dlm.errors import (
@@ -63,10 +67,42 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
             item.oid, item.oid_creation = roots[item.oid]
     try:
         with transaction.atomic():
-            DataItem.objects.bulk_create(items, batch_size=1000)
-    except IntegrityError:
+            if len(items) >= COPY_FROM and connection.vendor == "postgresql":
+                _copy_in(items)
+            else:
+                DataItem.objects.bulk_create(items, batch_size=1000)
+    except (IntegrityError, psycopg_errors.IntegrityError):
         raise _conflict(items) from None
     return items
+
+
+# From this many rows on, PostgreSQL takes them by COPY: for the 10,000 items of a large
+# registration, the ORM's statement building and parameter quoting cost more than the insert.
+COPY_FROM = 100
+
+
+def _copy_in(items: list[DataItem]) -> None:
+    """Insert ``items`` with one COPY (PostgreSQL), then record their creation in the audit trail
+    as ``bulk_create`` would."""
+    fields = [field for field in DataItem._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    json_fields = {field.attname for field in fields if isinstance(field, models.JSONField)}
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY data_item ({columns}) FROM STDIN") as copy:
+        for item in items:
+            row = []
+            for field in fields:
+                value = getattr(item, field.attname)
+                if field.attname in json_fields and value is not None:
+                    value = json.dumps(value)
+                elif isinstance(value, str):
+                    value = str(value)  # a choice's enum member: its plain text
+                row.append(value)
+            copy.write_row(row)
+    for item in items:
+        item._state.adding = False
+    actor = current_actor()
+    if actor is not None:
+        capture.created_recorded(items, actor, using=DEFAULT_DB_ALIAS)
 
 
 def _conflict(items: list[DataItem]) -> ValueAlreadyInDB:

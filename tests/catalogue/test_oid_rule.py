@@ -166,3 +166,47 @@ def test_unknown_storage_is_refused_and_nothing_is_inserted():
         services.data_item_insert(fields={"item_name": "lost", "storage_id": uuid.uuid4()})
 
     assert not DataItem.objects.exists()
+
+
+# --- many rows at once (on PostgreSQL, 100 rows and more go in by COPY) ---------------------------
+
+
+def test_many_rows_at_once_keep_every_column_the_oid_rule_and_the_audit_trail():
+    from audit.context import acting
+    from audit.models import AuditRecord
+
+    storage = make_storage()
+    known = make_item(storage, item_name="known")
+    rows = [
+        {
+            "item_name": f"eb/{n}.fits",
+            "storage_id": storage.storage_id,
+            "uri": f"eb/{n}.fits",
+            "item_size": n,
+            "metadata": {"n": n, "tags": ["a"]},
+            "hashes": {"md5": f"{n:032x}"},
+            "item_state": "READY",
+            **({"oid": known.uid} if n == 7 else {}),
+        }
+        for n in range(150)
+    ]
+    with acting(username="bulk", user_id=None, auth="token", via="api", operation="register_data_items"):
+        items = services.data_items_insert(rows=rows)
+    stored = {item.item_name: item for item in DataItem.objects.filter(item_name__startswith="eb/")}
+    assert len(stored) == 150 and [item.uid for item in items] == [stored[row["item_name"]].uid for row in rows]
+    sample = stored["eb/42.fits"]
+    assert (sample.item_size, sample.metadata, sample.hashes) == (42, {"n": 42, "tags": ["a"]}, {"md5": f"{42:032x}"})
+    assert sample.item_state == "READY" and sample.oid == sample.uid and sample.uid_creation is not None
+    assert stored["eb/7.fits"].oid == known.oid  # joins the known copy's object
+    records = AuditRecord.objects.filter(object_type="data_item", action="create", username="bulk")
+    assert records.count() == 150
+    assert records.get(object_id=str(sample.uid)).changes["item_name"] == "eb/42.fits"
+
+
+def test_a_taken_name_among_many_rows_writes_none_of_them():
+    storage = make_storage()
+    make_item(storage, item_name="eb/99.fits")
+    rows = [{"item_name": f"eb/{n}.fits", "storage_id": storage.storage_id} for n in range(150)]
+    with pytest.raises(ValueAlreadyInDB, match="eb/99.fits"):
+        services.data_items_insert(rows=rows)
+    assert DataItem.objects.filter(storage=storage).count() == 1

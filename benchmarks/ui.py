@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""Render times of the web UI's main pages at 1,000,000 data items.
+
+    .venv/bin/python benchmarks/ui.py [--items 1000000] [--requests 200]
+
+Fills PostgreSQL as ``benchmarks/catalogue.py`` does (the same database, ``dlm_bench``, kept
+between runs) plus ``--jobs`` copy jobs, starts gunicorn (2 workers, production settings), logs in
+through ``/login`` as an admin, and times one request at a time, from sending it to the last byte
+of the page, for: the dashboard (with its cached figures, and renewing them on every request),
+the items list (first page, a page 90 % of the way into the catalogue, filtered searches), an
+item page and the jobs list. Prints p50 and p95 of each.
+
+Target: p95 <= 300 ms for each page. Exit status 0 when met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+
+import psycopg  # noqa: E402
+import requests  # noqa: E402
+
+from benchmarks.catalogue import describe, fill, sample_keys  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    django_env,
+    ensure_database,
+    free_port,
+    log,
+    manage,
+    percentile,
+    start_server,
+    stop_server,
+)
+
+P95_TARGET_MS = 300.0
+USER, PASSWORD = "ui-bench", "ui-bench-password-1"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fill_jobs(conn: psycopg.Connection, jobs: int, seed: int) -> None:
+    """``jobs`` copy jobs between the bench storages, over the last 30 days, 5 % failed."""
+    have = conn.execute("SELECT count(*) FROM migration").fetchone()[0]
+    if have >= jobs:
+        return
+    log(f"adding {jobs - have:,} copy jobs")
+    conn.execute(
+        """
+        INSERT INTO migration (job_id, oid, url, source_storage_id, destination_storage_id, "user", "group",
+            complete, date, command, source_uid, destination_uid, state, attempts, last_error, bytes_done,
+            bytes_total, rate, cancel_requested)
+        SELECT 0, d.oid, '', d.storage_id, s.storage_id, 'bench', 'SKA',
+            n %% 20 <> 0, now() - (n %% 43200) * interval '1 minute', '', d.uid, gen_random_uuid(),
+            CASE WHEN n %% 20 = 0 THEN 'failed' ELSE 'completed' END, 1,
+            CASE WHEN n %% 20 = 0 THEN 'rclone copy failed: connection refused' ELSE '' END,
+            coalesce(d.item_size, 0), d.item_size, 0, false
+        FROM (SELECT uid, oid, storage_id, item_size, row_number() OVER () AS n
+              FROM data_item TABLESAMPLE SYSTEM (5) REPEATABLE (%s) LIMIT %s) AS d
+        CROSS JOIN LATERAL (SELECT storage_id FROM storage WHERE storage_id <> d.storage_id LIMIT 1) AS s
+        """,
+        (seed, jobs - have),
+    )
+    conn.commit()
+
+
+def cursor_at(conn: psycopg.Connection, fraction: float) -> str:
+    """The items list's ``after`` cursor of the row ``fraction`` of the way through its order."""
+    total = conn.execute("SELECT count(*) FROM data_item").fetchone()[0]
+    created, uid = conn.execute(
+        "SELECT uid_creation, uid FROM data_item ORDER BY uid_creation, uid OFFSET %s LIMIT 1",
+        (int(total * fraction),),
+    ).fetchone()
+    delta = created - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}.{uid.hex}"
+
+
+def log_in(base: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{base}/login", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    answer = session.post(
+        f"{base}/login",
+        data={"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/"},
+        headers={"Referer": f"{base}/login"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if answer.status_code != 302:
+        raise SystemExit(f"login failed: {answer.status_code} {answer.text[:300]}")
+    return session
+
+
+def timed(session: requests.Session, url: str) -> float:
+    started = time.perf_counter()
+    response = session.get(url, timeout=60)
+    seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"GET {url}: {response.status_code} {response.text[:300]}")
+    return seconds * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=1_000_000, help="data_item rows (1,000,000)")
+    parser.add_argument("--storages", type=int, default=20, help="storages the items are spread over (20)")
+    parser.add_argument("--jobs", type=int, default=20_000, help="copy jobs (20,000)")
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per page (200)")
+    parser.add_argument("--db", default="dlm_bench", help="database name (dlm_bench, shared with catalogue.py)")
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    parser.add_argument("--fresh", action="store_true", help="drop and recreate the database, then fill it")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    args = parser.parse_args()
+
+    database_url = f"{args.pg}/{args.db}"
+    var_dir = tempfile.mkdtemp(prefix="dlm-bench-ui-")
+    env = django_env(database_url, var_dir)
+    env["DLM_SECURE_COOKIES"] = "false"  # plain http on loopback
+    server = None
+    try:
+        ensure_database(args.pg, args.db, args.fresh)
+        manage(env, "migrate", "--noinput")
+        with psycopg.connect(database_url) as conn:
+            fill(conn, args.items, args.storages, args.seed, 0.1, False)
+            conn.commit()
+            fill_jobs(conn, args.jobs, args.seed)
+            conn.execute("ANALYZE data_item")
+            conn.execute("ANALYZE migration")
+            stats = describe(conn)
+            log(f"data_item: {stats['rows']:,} copies of {stats['objects']:,} objects")
+            keys = sample_keys(conn, stats["rows"], 500, args.seed)
+            deep = cursor_at(conn, 0.9)
+            storage = conn.execute("SELECT storage_name FROM storage ORDER BY storage_name LIMIT 1").fetchone()[0]
+            prefix = keys[0][0].split("/")[0][:-1]  # an execution block's name, less its last digit
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from dlm.tokens import account_ensure; from dlm.roles import Role; "
+            f"u = account_ensure(username='{USER}', role=Role.ADMIN); u.set_password('{PASSWORD}'); u.save()",
+        )
+        port = free_port()
+        server = start_server(env, port, 2, "sync", "dlm.wsgi", Path(var_dir) / "gunicorn.log")
+        base = f"http://127.0.0.1:{port}"
+        session = log_in(base)
+        rng = random.Random(args.seed)
+        pages = {
+            "dashboard": lambda: f"{base}/",
+            "items: first page": lambda: f"{base}/items",
+            "items: page at 90 %": lambda: f"{base}/items?after={deep}",
+            "items: state + storage": lambda: f"{base}/items?state=READY&storage={storage}",
+            "items: name prefix": lambda: f"{base}/items?q={prefix}",
+            "items: uid": lambda: f"{base}/items?q={rng.choice(keys)[1]}",
+            "items: metadata": lambda: f"{base}/items?meta_key=product&meta_value=3",
+            "items: expiring in 7 days": lambda: f"{base}/items?expires_within_days=7",
+            "item page": lambda: f"{base}/items/{rng.choice(keys)[1]}",
+            "jobs: first page": lambda: f"{base}/jobs",
+            "jobs: failed": lambda: f"{base}/jobs?state=failed",
+        }
+        log(f"gunicorn on {base}; {args.requests} requests per page, one at a time\n")
+        results = []
+        for name, url in pages.items():
+            for _ in range(5):  # warm-up
+                timed(session, url())
+            times = [timed(session, url()) for _ in range(args.requests)]
+            results.append((name, percentile(times, 50), percentile(times, 95), max(times)))
+            log(f"  {name}: p50 {results[-1][1]:.1f} ms, p95 {results[-1][2]:.1f} ms")
+        # The dashboard reuses its catalogue figures for DLM_UI_FIGURES_SECONDS (30): the request
+        # that renews them costs more. Timed here with every request renewing them.
+        stop_server(server)
+        server = start_server({**env, "DLM_UI_FIGURES_SECONDS": "0"}, port, 2, "sync", "dlm.wsgi",
+                              Path(var_dir) / "gunicorn-nocache.log")  # fmt: skip
+        session = log_in(base)
+        times = [timed(session, f"{base}/") for _ in range(max(20, args.requests // 4))]
+        results.append(("dashboard, figures renewed", percentile(times, 50), percentile(times, 95), max(times)))
+        log(f"  dashboard, figures renewed: p50 {results[-1][1]:.1f} ms, p95 {results[-1][2]:.1f} ms")
+    finally:
+        if server is not None:
+            stop_server(server)
+
+    ok = True
+    print(f"\n{'page':28} {'p50':>9} {'p95':>9} {'max':>9}  verdict (p95 <= {P95_TARGET_MS:.0f} ms)")
+    print("-" * 72)
+    for name, p50, p95, worst in results:
+        passed = p95 <= P95_TARGET_MS
+        ok &= passed
+        print(f"{name:28} {p50:>6.1f} ms {p95:>6.1f} ms {worst:>6.0f} ms  {'PASS' if passed else 'FAIL'}")
+    print("\nall targets met" if ok else "\nsome targets missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
