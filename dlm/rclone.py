@@ -219,10 +219,18 @@ def _secret_values(node: Any) -> list[str]:
 
 def _mask(text: str, secret_values: list[str]) -> str:
     # Values shorter than 4 characters are left: masking every "b" would garble the message.
-    for value in sorted(set(secret_values), key=len, reverse=True):
-        if len(value) >= 4:
-            text = text.replace(value, MASK)
+    # rclone's errors may quote a value Go's way (``parse "\"https://…sig=…\""``, a SAS URL pasted
+    # with its quotes): a secret is masked as written and as quoted (Go escapes ``"``, ``\`` and
+    # control characters much as JSON does).
+    forms = {form for value in secret_values if len(value) >= 4 for form in (value, _quoted(value))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
     return text
+
+
+def _quoted(value: str) -> str:
+    """``value`` escaped as inside Go's ``%q`` (and JSON) quotes, without the quotes."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
 def obscure(value: str) -> str:

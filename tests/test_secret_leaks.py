@@ -9,10 +9,12 @@ page of the web UI, every admin page (list, add, change, history, delete) and th
 are exercised, with logging at DEBUG (SQL included).
 
 Every response's body, headers, cookies and flash messages, every log record, every row of
-every table (django-q2's pickled task arguments and results decoded, sessions decoded), the cache
-and the process's output are searched for each secret: as typed, escaped (JSON, HTML, URL), by
-its random part alone, base64-encoded at any byte offset, and obscured by rclone (any obscured
-text found is revealed and compared). A secret found is reported with where it was found.
+every table (django-q2's pickled task arguments and results decoded, sessions decoded), the cache,
+the process's output, the start-up bootstrap's messages and rclone rcd's command line are searched
+for each secret: as typed, escaped (JSON, Go, HTML, URL), by its random part alone, base64-encoded
+at any byte offset, and obscured by rclone (any obscured text found is revealed and compared). A
+secret found is reported with where it was found. The API tokens, DLM's secret key and field
+encryption keys and the rclone daemon's password are looked for too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import io
 import json
 import logging
 import pickle
@@ -27,24 +30,27 @@ import re
 import secrets
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings as django_settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import quote as admin_quote
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django_q.conf import Conf
@@ -54,6 +60,7 @@ from django_q.tasks import _sync, async_task
 from catalogue.models import DataItem, Location, Storage, StorageConfig
 from catalogue.services.storages import storage_config_create
 from dlm import rclone
+from dlm.models import ProviderIdentity
 from dlm.roles import Role
 from dlm.tokens import account_ensure, api_token_create
 from migrations_app import runner
@@ -80,8 +87,9 @@ def canary(kind: str) -> str:
 
 
 def random_part(secret: str) -> str:
-    """The longest run of hex digits in a secret: unchanged by any escaping or quoting."""
-    return max(re.findall(r"[0-9a-f]{16,}", secret), key=len, default="")
+    """The first 16 digits of a secret's longest run of hex digits (64 random bits): unchanged by
+    any escaping or quoting, and still there when the secret is cut short."""
+    return max(re.findall(r"[0-9a-f]{16,}", secret), key=len, default="")[:16]
 
 
 # rclone's fixed key for obscuring password options (``rclone obscure``): AES-CTR, the first 16
@@ -136,8 +144,8 @@ class Detector:
     def add(self, name: str, value: str) -> None:
         forms = {
             "as typed": value,
-            "JSON-escaped": json.dumps(value, ensure_ascii=False)[1:-1],
-            "Go-quoted": json.dumps(value)[1:-1],
+            "escaped (JSON, Go's %q)": json.dumps(value, ensure_ascii=False)[1:-1],
+            "escaped twice": json.dumps(json.dumps(value, ensure_ascii=False)[1:-1], ensure_ascii=False)[1:-1],
             "HTML-escaped": html.escape(value),
             "URL-encoded": quote(value, safe=""),
             "form-encoded": quote_plus(value),
@@ -218,6 +226,16 @@ class Detector:
             for key, value in list(store.items()):
                 self.scan(f"{label}: cache {alias} {key}", f"{key} {pickle.loads(value)!r}")
 
+    def rclone_daemon(self) -> str:
+        """The command line of this process's ``rclone rcd`` and the files in its private
+        directory (secrets travel to it in request bodies only); the command line."""
+        command = Path(f"/proc/{rclone.DAEMON._process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        self.scan("rclone rcd's command line", command)
+        for path in Path(rclone.DAEMON._dir).rglob("*"):
+            if path.is_file():
+                self.scan(f"rclone rcd's file {path.name}", path.read_bytes().decode("utf-8", errors="replace"))
+        return command
+
     def of(self, name: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.secret == name]
 
@@ -250,6 +268,8 @@ class CapturingClient(Client):
 
 @dataclass
 class Servers:
+    """Where the canary servers listen, and their credentials."""
+
     s3_root: Path
     s3_endpoint: str
     s3_secret: str
@@ -324,8 +344,8 @@ def remotes(servers: Servers) -> dict[str, dict[str, Any]]:
     }
 
 
-# Storages whose remote takes seconds to fail (the S3 client backs off before its retry): tried
-# only where the brief of this test asks for it, to keep the test quick.
+# Storages whose remote takes seconds to fail (the S3 client backs off before its retry): tried by
+# the access check, by storing a config and by a copy, not by every operation, to keep the test quick.
 SLOW = {"leak-s3-closed"}
 GOOD = ("leak-s3-good", "leak-sftp-good")
 
@@ -353,18 +373,27 @@ class World:
         return self.storages[name]
 
 
-def _secret_values(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def _canaries(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, str]]:
+    """``(option path, value)`` of each canary in a remote definition (found by the canaries'
+    prefix, not by DLM's idea of which options are secret)."""
     for key, value in node.items():
         if isinstance(value, dict):
-            yield from _secret_values(value, f"{path}{key}.")
-        elif key in ("pass", "key_pem", "secret_access_key", "session_token", "bearer_token", "sas_url"):
+            yield from _canaries(value, f"{path}{key}.")
+        elif isinstance(value, str) and "LEAKCANARY" in value:
             yield f"{path}{key}", value
 
 
-def seed(detector: Detector, servers: Servers, make_api_client) -> World:
+def _json_file(path: Path, value: Any) -> str:
+    path.write_text(json.dumps(value))
+    return str(path)
+
+
+def seed(detector: Detector, servers: Servers, new_client: Callable[[], CapturingClient], tmp_path: Path) -> World:
+    """The storages with their remotes, two registered items, a throwaway item, an admin (API
+    token and browser session) and another account's token; every secret given to ``detector``."""
     definitions = remotes(servers)
     for storage_name, definition in definitions.items():
-        for option, value in _secret_values(definition):
+        for option, value in _canaries(definition):
             detector.add(f"{storage_name} {option}", value)
             if option.endswith("pass"):  # rclone's password options travel obscured
                 detector.add_form(f"{storage_name} {option}", "obscured by dlm.rclone", rclone.obscure(value))
@@ -381,8 +410,9 @@ def seed(detector: Detector, servers: Servers, make_api_client) -> World:
     rclone.DAEMON.ensure()
     detector.add("rclone rcd's password", base64.b64decode(rclone.DAEMON._auth.split()[1]).decode().split(":")[1])
 
-    api = Api(make_api_client(), admin_token)
-    browser = make_api_client()
+    ProviderIdentity.objects.create(user=admin_account, issuer="https://idp.example.org", subject="leak-sub")
+    api = Api(new_client(), admin_token)
+    browser = new_client()
     browser.force_login(admin_account)
 
     location = make_location(location_name="leak-location")
@@ -399,9 +429,21 @@ def seed(detector: Detector, servers: Servers, make_api_client) -> World:
     for storage_name in GOOD:  # stored through the API: rclone reaches them
         response = api.post("/storage/create_storage_config", {"storage_name": storage_name}, definitions[storage_name])
         assert response.status_code == 200, response.content
-    for storage_name, definition in definitions.items():
-        if storage_name not in GOOD:  # stored unchecked, as the start-up bootstrap does
-            storage_config_create(config=definition, storage_id=storages[storage_name].pk, check_remote=False)
+    # The others as the start-up bootstrap stores them (unchecked, then tried, a warning logged),
+    # the slow one by the service the bootstrap calls.
+    entries = [
+        {"name": name, "location": location.location_name, "config": definition}
+        for name, definition in definitions.items()
+        if name not in GOOD + tuple(SLOW)
+    ]
+    call_command("dlm_bootstrap", storages=_json_file(tmp_path / "storages.json", entries), stdout=io.StringIO())
+    for name in SLOW:
+        storage_config_create(config=definitions[name], storage_id=storages[name].pk, check_remote=False)
+    # A STORAGE_CONFIG file whose remote is JSON text, not an object (encoded twice): refused.
+    twice = [{**entries[0], "name": "leak-bootstrap-refused", "config": json.dumps(definitions["leak-s3-wrong-key"])}]
+    with pytest.raises(CommandError) as refused:
+        call_command("dlm_bootstrap", storages=_json_file(tmp_path / "refused.json", twice))
+    detector.scan("dlm_bootstrap's error (printed at start-up)", str(refused.value))
 
     folder = servers.s3_root / "bucket1" / "leak"
     folder.mkdir(parents=True, exist_ok=True)
@@ -472,7 +514,9 @@ def copy_jobs(world: World, settings, monkeypatch, capture_on_commit) -> None:
     # (django-q2 re-raises a task's exception in this synchronous mode instead of storing it: a
     # failure row, so that the admin's pages of failures are walked too.)
     now = timezone.now()
-    Failure.objects.create(id=uuid.uuid4().hex, name="leak-failure", func=COPY_TASK, started=now, stopped=now)
+    Failure.objects.create(
+        id=uuid.uuid4().hex, name="leak-failure", func=COPY_TASK, started=now, stopped=now, success=False, result="x"
+    )
 
     # A failed attempt with attempts left: re-queued by a django-q2 schedule.
     settings.DLM_COPY_MAX_ATTEMPTS, settings.DLM_COPY_RETRY_DELAY = 2, 3600
@@ -502,9 +546,10 @@ ON_SLOW = {"check_storage_access", "create_storage_config", "get_storage_config"
 NEW_NAMES = {"init_location": "location_name", "init_storage": "storage_name"}  # these create: a fresh name
 
 
-def _value(world: World, name: str, schema: dict[str, Any], method: str, storage: Storage) -> Any:
+def _value(world: World, parameter: dict[str, Any], method: str, storage: Storage) -> Any:
+    """A plausible value for an operation's query parameter (None: leave an optional one out)."""
+    name, schema = parameter["name"], parameter.get("schema", {})
     item = world.scratch if method == "PATCH" else world.small  # the setters change a throwaway item
-    failed = Migration.objects.filter(state=JobState.FAILED).order_by("pk").first()
     known = {
         "item_name": item.item_name,
         "uid": item.uid,
@@ -515,7 +560,7 @@ def _value(world: World, name: str, schema: dict[str, Any], method: str, storage
         "destination_id": storage.pk,
         "location_name": world.location.location_name,
         "location_id": world.location.pk,
-        "migration_id": failed.pk if failed else 1,
+        "migration_id": world.jobs["leak/small.bin from leak-s3-good to leak-s3-wrong-key"].pk,
         "token_id": world.victim_token_id,
         "token": world.victim_token,  # /scope judges a token: it must not say it back
         "permission": "res:storage#scope:read",
@@ -525,16 +570,19 @@ def _value(world: World, name: str, schema: dict[str, Any], method: str, storage
         "expiration": "2099-12-31T00:00:00",
         "check_date": "2000-01-01",
         "object_type": "storage_config",
+        "config_type": "rclone",
         "name": "leak walk",
         "days": 1,
         "group": "leak",
-        "acl": "leak",
+        "acl": json.dumps({"read": ["leak"]}),
     }
     if name in known and (not schema.get("enum") or known[name] in schema["enum"]):
         return known[name]
+    if not parameter.get("required"):
+        return None
     if schema.get("enum"):
         return schema["enum"][0]
-    return {"integer": 1, "boolean": "false"}.get(schema.get("type", ""), "")
+    return {"integer": 1, "boolean": "false"}.get(schema.get("type", ""), "leak")
 
 
 def _body(world: World, operation_id: str, storage: Storage) -> Any:
@@ -555,6 +603,7 @@ def walk_api(world: World) -> set[str]:
     values (on each storage, for the operations that reach one). The operation ids walked."""
     document = world.api.get("/openapi.json").json()
     walked = set()
+    answers: dict[tuple[str, str], HttpResponse] = {}
     for path, path_item in document["paths"].items():
         for method, operation in path_item.items():
             if "operationId" not in operation:
@@ -566,20 +615,30 @@ def walk_api(world: World) -> set[str]:
             for storage in storages:
                 if storage.storage_name in SLOW and operation_id not in ON_SLOW:
                     continue
-                query = {p["name"]: _value(world, p["name"], p.get("schema", {}), method, storage) for p in parameters}
+                values = {p["name"]: _value(world, p, method, storage) for p in parameters}
+                query = {name: value for name, value in values.items() if value is not None}
                 if operation_id in NEW_NAMES:
                     query[NEW_NAMES[operation_id]] = f"leak-walk-{operation_id}"
                 if operation_id in ("register_data_item", "init_data_item"):
                     query["item_name"] = f"leak/walk-{storage.storage_name}"
-                world.api.call(method, path, query, _body(world, operation_id, storage))
+                response = world.api.call(method, path, query, _body(world, operation_id, storage))
+                answers[operation_id, storage.storage_name] = response
             walked.add(operation_id)
     for storage_name, definition in world.definitions.items():
         if storage_name not in SLOW:
             world.api.post("/storage/rclone_config", None, definition)
-    refused = world.api.post(
-        "/storage/create_storage_config", {"storage_name": "leak-s3-good"}, world.definitions["leak-s3-wrong-key"]
-    )
-    assert refused.status_code == 422 and "SignatureDoesNotMatch" in refused.json()["message"], refused.content
+
+    # The error paths were taken, with rclone's reasons (masked) in the answers.
+    for storage_name in world.storages:
+        check = answers["check_storage_access", storage_name].json()
+        assert check["reachable"] is (storage_name in GOOD), (storage_name, check)
+        created = answers["create_storage_config", storage_name]
+        assert created.status_code == (200 if storage_name in GOOD else 422), (storage_name, created.content)
+    wrong_key = answers["create_storage_config", "leak-s3-wrong-key"].json()["message"]
+    assert "SignatureDoesNotMatch" in wrong_key or "403" in wrong_key, wrong_key
+    assert "failed to parse SAS URL" in answers["check_storage_access", "leak-azure-sas"].json()["error"]
+    registered = answers["register_data_item", "leak-sftp-wrong-pass"].json()["message"]
+    assert "unable to authenticate" in registered, registered
     return walked
 
 
@@ -613,9 +672,9 @@ def walk_ui(world: World) -> int:
         browser.get(url)
 
     for name, storage in world.storages.items():
-        browser.post(f"/storages/{storage.pk}/check", follow=True)
         if name in SLOW:
             continue
+        browser.post(f"/storages/{storage.pk}/check", follow=True)
         form = _config_form(world.definitions[name])
         response = browser.post(f"/storages/{storage.pk}/configs/new", form, follow=True)
         assert name in GOOD or response.status_code == 422, (name, response.status_code)
@@ -704,8 +763,12 @@ def walk_admin(world: World, detector: Detector) -> int:
     assert refused.status_code == 200 and "is not reachable" in refused.content.decode()
 
     actions = [
-        (Storage, "check_access", Storage.objects.values_list("pk", flat=True)),
-        (StorageConfig, "check_remote", StorageConfig.objects.values_list("pk", flat=True)),
+        (Storage, "check_access", Storage.objects.exclude(storage_name__in=SLOW).values_list("pk", flat=True)),
+        (
+            StorageConfig,
+            "check_remote",
+            StorageConfig.objects.exclude(storage__storage_name__in=SLOW).values_list("pk", flat=True),
+        ),
         (Migration, "retry", Migration.objects.values_list("pk", flat=True)),
         (Migration, "cancel", Migration.objects.values_list("pk", flat=True)),
     ]
@@ -718,6 +781,81 @@ def walk_admin(world: World, detector: Detector) -> int:
 # --- the tests ----------------------------------------------------------------------------------
 
 
+def test_the_detector_finds_a_secret_in_every_form_it_may_take():
+    detector = Detector()
+    secret = canary("planted")
+    detector.add("planted", secret)
+    detector.add("never written", canary("absent"))
+    written = {
+        "as typed": f"error: {secret}.",
+        "in a JSON answer": json.dumps({"message": f"parse {secret}"}),
+        "Go-quoted, in a JSON answer": json.dumps({"message": "parse " + json.dumps(f'"{secret}"')}),
+        "in an HTML attribute": f'<input value="{html.escape(secret)}">',
+        "URL-encoded": "https://example.org/?sig=" + quote(secret, safe=""),
+        "form-encoded": urlencode({"sig": secret}),
+        "cut short": f"reason: {secret[:-6]}",
+        "base64url": base64.urlsafe_b64encode(secret.encode()).decode(),
+        "obscured by rclone": rclone.obscure(secret),
+        "obscured, in a JSON answer": json.dumps({"fs": {"pass": rclone.obscure(secret)}}),
+    }
+    for user in ("", "u", "us"):  # the secret at each offset of a base64 group
+        written[f"in Basic auth after {user!r}"] = "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+    for place, text in written.items():
+        detector.scan(place, text)
+    detector.scan("clean text", f"LEAKCANARY+planted/ {secret[:-30]} {rclone.obscure('another value')}")
+
+    assert {finding.place for finding in detector.findings} == set(written)
+    assert not detector.of("never written")
+    obscured = next(finding for finding in detector.findings if finding.place == "obscured by rclone")
+    assert str(obscured).startswith("planted (obscured by rclone) in obscured by rclone: …")
+
+
+def test_every_sweep_finds_a_secret_planted_where_it_looks(caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    detector = Detector()
+    secret = canary("planted")
+    detector.add("planted", secret)
+    viewer = account_ensure(username="leak-viewer", role=Role.VIEWER)
+    api = Api(CapturingClient(detector), api_token_create(user=viewer)[1])
+
+    make_location(location_name="planted", location_city=secret)
+    api.get("/storage/query_location", {"location_name": "planted"})
+    response = HttpResponse(headers={"X-Reason": secret})
+    response.set_cookie("reason", secret)
+    flash = CookieStorage(HttpRequest())
+    flash.add(messages.ERROR, f"not reachable: {secret}")
+    flash.update(response)
+    detector.response("a response made here", response)
+    log.debug("planted %s", secret)
+    async_task("math.floor", secret, task_name="planted-queued")
+    now = timezone.now()
+    Task.objects.create(
+        id=uuid.uuid4().hex, name="planted-done", func="math.floor", args=(secret,), started=now, stopped=now
+    )
+    session = SessionStore()
+    session["reason"] = secret
+    session.create()
+    caches["default"].set("planted", secret)
+    print(f"reason: {secret}")
+    _sweep(detector, caplog, capfd)
+
+    found = [finding.place for finding in detector.of("planted")]
+    for where in (
+        "GET /storage/query_location?location_name=planted → 200 body",
+        "a response made here → 200 headers",
+        "a response made here → 200 cookie reason",
+        "a response made here → 200 flash messages",
+        "log record tests.leaks DEBUG",
+        "the database at the end: table location",
+        "the database at the end: django-q2 queue row",
+        "the database at the end: django-q2 task planted-done",
+        f"the database at the end: session {session.session_key[:8]}… (decoded)",
+        "the cache at the end: cache default",
+        "standard output",
+    ):
+        assert any(place.startswith(where) for place in found), (where, found)
+
+
 def _sweep(detector: Detector, caplog, capfd) -> None:
     detector.database("the database at the end")
     detector.cache("the cache at the end")
@@ -728,30 +866,31 @@ def _sweep(detector: Detector, caplog, capfd) -> None:
 
 
 def test_no_seeded_secret_leaks_anywhere(
-    servers, settings, caplog, capfd, monkeypatch, django_capture_on_commit_callbacks
+    servers, settings, caplog, capfd, monkeypatch, tmp_path, django_capture_on_commit_callbacks
 ):
     settings.DLM_RCLONE_TIMEOUT = 10
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
-    monkeypatch.setattr(connection, "force_debug_cursor", True)  # every query logged, with its values
     caches["default"].clear()
     detector = Detector()
 
-    world = seed(detector, servers, lambda: CapturingClient(detector))
-    copy_jobs(world, settings, monkeypatch, django_capture_on_commit_callbacks)
-    detector.database("the database after the copies")
-    walked = walk_api(world)
-    ui_pages = walk_ui(world)
-    admin_pages = walk_admin(world, detector)
+    with CaptureQueriesContext(connection):  # every query logged at DEBUG, with its values
+        world = seed(detector, servers, lambda: CapturingClient(detector), tmp_path)
+        copy_jobs(world, settings, monkeypatch, django_capture_on_commit_callbacks)
+        detector.database("the database after the copies")
+        walked = walk_api(world)
+        ui_pages = walk_ui(world)
+        admin_pages = walk_admin(world, detector)
 
-    # A secret planted where each sweep looks: the sweeps must find it.
-    planted = canary("planted")
-    detector.add("planted", planted)
-    log.debug("planted %s", planted)
-    Location.objects.filter(pk=world.location.pk).update(location_city=planted)
-    caches["default"].set("leak-planted", planted)
-    world.api.get("/storage/query_location", {"location_name": world.location.location_name})
+        # A secret planted where each sweep looks: the sweeps must find it.
+        planted = canary("planted")
+        detector.add("planted", planted)
+        log.debug("planted %s", planted)
+        Location.objects.filter(pk=world.location.pk).update(location_city=planted)
+        caches["default"].set("leak-planted", planted)
+        world.api.get("/storage/query_location", {"location_name": world.location.location_name})
     _sweep(detector, caplog, capfd)
+    assert " rcd " in detector.rclone_daemon()
 
     found = {finding.place for finding in detector.of("planted")}
     assert any(place.startswith("log record tests.leaks") for place in found), found

@@ -53,7 +53,8 @@ def _check_types(entry: dict[str, Any], text_keys: tuple[str, ...]) -> None:
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise BootstrapError(f"{key} must be a string, not {entry[key]!r}")
     if entry.get("config") is not None and not isinstance(entry["config"], dict):
-        raise BootstrapError(f"config must be an rclone remote object, not {entry['config']!r}")
+        # Only the type is named: the value may be a remote written as text, secrets and all.
+        raise BootstrapError(f"config must be an rclone remote object, not {type(entry['config']).__name__}")
 
 
 @transaction.atomic
