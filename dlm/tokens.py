@@ -19,6 +19,7 @@ from dlm.models import TokenInfo
 from dlm.roles import Role, has_role
 
 NAME_MAX = TokenInfo._meta.get_field("name").max_length
+MAX_TOKEN_DAYS = 3650  # the longest a token may live: ten years
 
 
 def account_ensure(*, username: str, role: Role | None = None) -> object:
@@ -38,10 +39,20 @@ def account_role_set(*, user, role: Role | None) -> None:
 
 
 def api_token_create(
-    *, user, ttl: timedelta | None = None, name: str = "", source: str = TokenInfo.Source.COMMAND
+    *,
+    user,
+    ttl: timedelta | None = None,
+    days: int | None = None,
+    name: str = "",
+    source: str = TokenInfo.Source.COMMAND,
 ) -> tuple[AuthToken, str]:
     """A new API token for ``user``; the plaintext is returned once and only its hash is stored.
-    ``ttl`` defaults to ``DLM_API_TOKEN_TTL_DAYS``; ``name`` to one made of the source and date."""
+    Its lifetime is ``ttl``, or ``days`` (1 to ``MAX_TOKEN_DAYS``), else ``DLM_API_TOKEN_TTL_DAYS``;
+    ``name`` defaults to one made of the source and date."""
+    if days is not None:
+        if not 1 <= days <= MAX_TOKEN_DAYS:
+            raise InvalidQueryParameters(f"days: between 1 and {MAX_TOKEN_DAYS}")
+        ttl = timedelta(days=days)
     name = name.strip()
     if len(name) > NAME_MAX:
         raise InvalidQueryParameters(f"name: at most {NAME_MAX} characters")
