@@ -7,23 +7,29 @@ Every list is ordered (stable paging) and capped at ``DLM_QUERY_LIMIT`` rows (up
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from audit.values import mask_options
 from catalogue import fastsql
 from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
 from dlm.contract import json_problem
+from dlm.crypto import SecretDecryptionError, decrypt_json
 from dlm.errors import InvalidQueryParameters, RequestValidationError, validation_error
 from dlm.secrets import mask_secrets
 
 MAX_OFFSET = 2**62  # well within the database's 64-bit OFFSET
+
+log = logging.getLogger("catalogue.selectors")
 
 
 def page(queryset: QuerySet, *, limit: int | None = None, offset: int = 0, offset_name: str = "offset") -> QuerySet:
@@ -67,6 +73,13 @@ def storage_query(*, storage_name: str = "", storage_id: uuid.UUID | None = None
     return Storage.objects.all()
 
 
+def config_shown(public: dict[str, Any], secrets: list[list[Any]] | None) -> dict[str, Any]:
+    """A remote definition as every answer shows it: each stored secret, and any secret option
+    left in the public part (by a definition stored before its option was known to be secret),
+    replaced by ``MASK``."""
+    return mask_secrets(mask_options(public), secrets)
+
+
 def storage_config_query(
     *, storage: Storage | None, config_type: str, limit: int | None = None, offset: int = 0
 ) -> list[dict[str, Any]]:
@@ -74,7 +87,32 @@ def storage_config_query(
     configs = StorageConfig.objects.all()
     if storage is not None:
         configs = configs.filter(storage=storage, config_type=config_type)
-    return [mask_secrets(c.config, c.secrets) for c in page(configs, limit=limit, offset=offset)]
+    return [config_shown(c.config, c.secrets) for c in page(configs, limit=limit, offset=offset)]
+
+
+def storage_configs_embedded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Storage rows (``query_storage``'s) each with its remote definitions appended, as upstream
+    embeds them: ``"storage_config": [{"config": {...}}, ...]``, every type, oldest first, masked as
+    by ``get_storage_config``. One query for all the rows.
+
+    A definition whose secrets this server's keys cannot decrypt is shown without them (a
+    listing of storages must not fail for one unreadable secret), and logged.
+    """
+    ids = [row["storage_id"] for row in rows]
+    embedded: dict[str, list[dict[str, Any]]] = {storage_id: [] for storage_id in ids}
+    configs = (
+        StorageConfig.objects.filter(storage_id__in=ids)
+        .annotate(ciphertext=Cast("secrets", TextField()))
+        .values_list("config_id", "storage_id", "config", "ciphertext")
+    )
+    for config_id, storage_id, public, ciphertext in configs:
+        try:
+            secrets = decrypt_json(ciphertext) if ciphertext is not None else None
+        except SecretDecryptionError:
+            log.warning("storage config %s: its secrets cannot be decrypted; shown without them", config_id)
+            secrets = None
+        embedded[str(storage_id)].append({"config": config_shown(public, secrets)})
+    return [{**row, "storage_config": embedded[row["storage_id"]]} for row in rows]
 
 
 def _identified(*, uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> QuerySet:

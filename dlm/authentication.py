@@ -3,10 +3,10 @@
 * ``Authorization: Bearer <token>``: a DLM API token (random, stored hashed, with an expiry), or,
   when an OpenID provider is configured, an access token of that provider (checked with it: see
   ``dlm.oidc``).
-* No header at all, from an address in ``DLM_TRUSTED_NETWORKS``: the account mapped to that
-  network, with the role ``DLM_TRUSTED_NETWORK_ROLE`` (ska-dlm-client calls the services this way
-  from inside a trusted network). Only the socket's peer address counts; forwarded-for headers
-  are ignored, since any client can set them.
+* No header at all, from an address in ``DLM_TRUSTED_NETWORKS``: the account and role of the
+  most specific listed network holding it (ska-dlm-client calls the services this way from inside
+  a trusted network). Only the socket's peer address counts; forwarded-for headers are ignored,
+  since any client can set them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from knox.settings import CONSTANTS
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from dlm.roles import remember_role, role_subquery
+from dlm.env import TrustedNetwork
+from dlm.roles import Role, remember_role, role_subquery
 
 log = logging.getLogger("dlm.auth")
 
@@ -128,26 +129,37 @@ class BearerTokenAuthentication(TokenAuthentication):
         return "Bearer"
 
 
+def trusted_network_of(address: str, networks: list[TrustedNetwork]) -> TrustedNetwork | None:
+    """The most specific entry of ``networks`` (longest prefix) that holds the client
+    ``address``, or None. An IPv4 address mapped into IPv6 (``::ffff:10.1.2.3``, as a dual-stack
+    socket reports it) counts as that IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    holding = [entry for entry in networks if ip in entry.network]
+    return max(holding, key=lambda entry: entry.network.prefixlen, default=None)
+
+
 class TrustedNetworkAuthentication(BaseAuthentication):
     """Requests without credentials from a trusted network act as that network's account (created
-    on first use), with the role ``DLM_TRUSTED_NETWORK_ROLE`` whatever its groups say."""
+    on first use), with that network's role whatever the account's groups (or superuser flag)
+    say."""
 
     def authenticate(self, request):
-        if not settings.TRUSTED_NETWORKS or get_authorization_header(request):
+        if not settings.TRUSTED_NETWORKS or "HTTP_AUTHORIZATION" in request._request.META:
+            return None  # a client that sent credentials, even empty ones, is judged by them
+        entry = trusted_network_of(request._request.META.get("REMOTE_ADDR", ""), settings.TRUSTED_NETWORKS)
+        if entry is None:
             return None
-        try:
-            address = ipaddress.ip_address(request._request.META.get("REMOTE_ADDR", ""))
-        except ValueError:
+        user, _ = get_user_model().objects.get_or_create(username=entry.account)
+        if not user.is_active:
+            log.warning("DLM_TRUSTED_NETWORKS names account %r, which is deactivated", entry.account)
             return None
-        for network, username in settings.TRUSTED_NETWORKS:
-            if address in network:
-                user, _ = get_user_model().objects.get_or_create(username=username)
-                if not user.is_active:
-                    log.warning("DLM_TRUSTED_NETWORKS names account %r, which is deactivated", username)
-                    return None
-                remember_role(user, settings.DLM_TRUSTED_NETWORK_ROLE)
-                return (user, None)
-        return None
+        user._dlm_role = Role(entry.role)  # the network's role, even for a superuser account
+        return (user, None)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n", ""}
+ROLE_NAMES = ("viewer", "operator", "admin")
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -76,7 +79,7 @@ def env_role_map(name: str, default: str) -> dict[str, str]:
         if not item.strip():
             continue
         group, sep, role = item.partition("=")
-        if not sep or not group.strip() or role.strip() not in ("viewer", "operator", "admin"):
+        if not sep or not group.strip() or role.strip() not in ROLE_NAMES:
             raise ImproperlyConfigured(f"{name}: entry {item.strip()!r} must look like GROUP=viewer|operator|admin")
         mapping[group.strip()] = role.strip()
     return mapping
@@ -88,19 +91,60 @@ def env_path(name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
-def env_trusted_networks(name: str) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
-    """``NETWORK=USERNAME`` pairs, comma-separated, e.g. ``10.0.0.0/8=svc-dlm-client``."""
-    pairs = []
+# The account of a ``NETWORK=ROLE`` entry, which names no account.
+TRUSTED_NETWORK_ACCOUNT = "trusted-network"
+_USERNAME = re.compile(r"[\w.@+-]{1,150}")  # what Django's username validator admits
+
+
+class TrustedNetwork(NamedTuple):
+    """One entry of ``DLM_TRUSTED_NETWORKS``: requests without credentials from ``network`` act
+    as ``account`` with ``role``."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    account: str
+    role: str
+
+
+def env_trusted_networks(name: str, *, default_role: str) -> list[TrustedNetwork]:
+    """Comma-separated ``NETWORK=VALUE`` entries, each VALUE one of:
+
+    * ``ROLE`` (viewer, operator or admin, in any case): that role, as the account
+      ``TRUSTED_NETWORK_ACCOUNT``; a role name always means the role, never an account so named;
+    * ``ACCOUNT:ROLE``: that account with that role;
+    * ``ACCOUNT``: that account with ``default_role`` (``DLM_TRUSTED_NETWORK_ROLE``).
+
+    Host bits of a network are ignored (``10.1.2.3/8`` is ``10.0.0.0/8``). A network listed twice
+    is refused; where networks overlap, the most specific one (longest prefix) applies, whatever
+    the order of the list.
+    """
+    entries: list[TrustedNetwork] = []
+    seen: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, str] = {}
     for item in env_list(name, []):
-        network_text, sep, username = item.partition("=")
-        if not sep or not username.strip():
-            raise ImproperlyConfigured(f"{name}: entry {item!r} must look like NETWORK=USERNAME")
+        network_text, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not network_text or not value:
+            raise ImproperlyConfigured(
+                f"{name}: entry {item!r} must look like NETWORK=ROLE, NETWORK=ACCOUNT:ROLE or NETWORK=ACCOUNT"
+            )
         try:
-            network = ipaddress.ip_network(network_text.strip(), strict=False)
+            network = ipaddress.ip_network(network_text, strict=False)
         except ValueError:
-            raise ImproperlyConfigured(f"{name}: {network_text.strip()!r} is not an IP network") from None
-        pairs.append((network, username.strip()))
-    return pairs
+            raise ImproperlyConfigured(f"{name}: entry {item!r}: {network_text!r} is not an IP network") from None
+        account, colon, role = (part.strip() for part in value.partition(":"))
+        if not colon and account.lower() in ROLE_NAMES:
+            account, role = TRUSTED_NETWORK_ACCOUNT, account.lower()
+        elif not colon:
+            role = default_role
+        elif role.lower() not in ROLE_NAMES:
+            raise ImproperlyConfigured(f"{name}: entry {item!r}: the role must be one of {', '.join(ROLE_NAMES)}")
+        if not _USERNAME.fullmatch(account):
+            raise ImproperlyConfigured(
+                f"{name}: entry {item!r}: {account!r} is not an account name (up to 150 letters, digits and @ . + - _)"
+            )
+        if network in seen:
+            raise ImproperlyConfigured(f"{name}: entry {item!r}: {network} is listed already, in {seen[network]!r}")
+        seen[network] = item
+        entries.append(TrustedNetwork(network, account, role.lower()))
+    return entries
 
 
 def local_secret_file(path: Path, make: Callable[[], str]) -> str:

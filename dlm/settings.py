@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from dlm.env import (
+    ROLE_NAMES,
     env_bool,
     env_choice,
     env_int,
@@ -189,10 +190,11 @@ REST_KNOX = {
     "TOKEN_TTL": API_TOKEN_TTL,
 }
 
-# Client address ranges whose requests without a token act as a named account (ska-dlm-client),
-# with this role (ska-dlm-client registers items, so it needs operator).
-TRUSTED_NETWORKS = env_trusted_networks("DLM_TRUSTED_NETWORKS")
-DLM_TRUSTED_NETWORK_ROLE = env_choice("DLM_TRUSTED_NETWORK_ROLE", "viewer", ("viewer", "operator", "admin"))
+# Client address ranges whose requests without a token act as an account with a role, each
+# network its own (ska-dlm-client registers items, so its network needs operator). The role of
+# NETWORK=ACCOUNT entries, which name none:
+DLM_TRUSTED_NETWORK_ROLE = env_choice("DLM_TRUSTED_NETWORK_ROLE", "viewer", ROLE_NAMES)
+TRUSTED_NETWORKS = env_trusted_networks("DLM_TRUSTED_NETWORKS", default_role=DLM_TRUSTED_NETWORK_ROLE)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "DLM: Data Lifecycle Manager REST API",

@@ -105,3 +105,16 @@ def test_swagger_ui_is_served_from_local_static_files(client):
     assert "cdn" not in html.lower()
     asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_location_facility_is_documented_as_the_name_the_api_accepts(schema, api):
+    [param] = [
+        p for p in schema["paths"]["/storage/init_location"]["post"]["parameters"] if p["name"] == "location_facility"
+    ]
+    facilities = api.get("/storage/query_location_facility").json()
+    assert "name" in param["description"] and facilities
+    response = api.post(
+        "/storage/init_location",
+        {"location_name": "Pawsey", "location_type": "low-operations", "location_facility": facilities[0]},
+    )
+    assert response.status_code == 200, response.content

@@ -1177,7 +1177,8 @@ def test_query_storage_by_name_returns_the_full_upstream_row(api):
 
     assert response.status_code == 200
     [row] = response.json()
-    assert list(row) == STORAGE_KEYS
+    assert list(row) == [*STORAGE_KEYS, "storage_config"]  # upstream's columns, then its configs (none)
+    assert row["storage_config"] == []
     assert row["storage_id"] == str(storage.storage_id)
     assert row["location_id"] == str(location.location_id)
     assert row["storage_name"] == "dlm-archive"

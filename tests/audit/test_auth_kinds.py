@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from dlm import oidc
+from dlm.env import TrustedNetwork
 from tests.audit.conftest import records
 from tests.conftest import Api
 
@@ -21,8 +22,7 @@ def test_an_api_token(operator_api):
 
 
 def test_a_trusted_network_without_credentials(settings):
-    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client")]
-    settings.DLM_TRUSTED_NETWORK_ROLE = "operator"
+    settings.TRUSTED_NETWORKS = [TrustedNetwork(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client", "operator")]
 
     response = Client().post(
         "/ingest/init_data_item?item_name=from-client", content_type="application/json", REMOTE_ADDR="10.1.2.3"

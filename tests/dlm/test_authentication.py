@@ -14,6 +14,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from catalogue.models import DataItem
+from dlm.env import TrustedNetwork, env_trusted_networks
 from dlm.roles import Role
 from dlm.tokens import account_ensure, api_token_create
 from tests.conftest import Api
@@ -95,8 +96,8 @@ def test_create_api_token_role_replaces_the_previous_role(capsys):
 
 @pytest.fixture
 def trusted(settings):
-    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client")]
-    settings.DLM_TRUSTED_NETWORK_ROLE = "operator"  # what a ska-dlm-client deployment sets
+    # What a ska-dlm-client deployment sets: DLM_TRUSTED_NETWORKS=10.0.0.0/8=svc-dlm-client:operator
+    settings.TRUSTED_NETWORKS = [TrustedNetwork(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client", "operator")]
 
 
 def test_trusted_network_without_token_acts_as_its_account(trusted):
@@ -129,9 +130,10 @@ def test_trusted_account_keeps_its_role_limits(trusted):
     assert "admin" in response.json()["detail"]
 
 
-def test_trusted_network_role_is_viewer_by_default_whatever_the_accounts_groups(settings):
+def test_trusted_network_role_is_viewer_by_default_whatever_the_accounts_groups(settings, monkeypatch):
     account_ensure(username="svc-dlm-client", role=Role.ADMIN)
-    settings.TRUSTED_NETWORKS = [(ipaddress.ip_network("10.0.0.0/8"), "svc-dlm-client")]
+    monkeypatch.setenv("DLM_TRUSTED_NETWORKS_FOR_TEST", "10.0.0.0/8=svc-dlm-client")
+    settings.TRUSTED_NETWORKS = env_trusted_networks("DLM_TRUSTED_NETWORKS_FOR_TEST", default_role="viewer")
     assert Client().get("/storage/query_storage", REMOTE_ADDR="10.1.2.3").status_code == 200
     response = Client().post("/ingest/init_data_item?item_name=x", REMOTE_ADDR="10.1.2.3")
     assert response.status_code == 403 and "operator" in response.json()["detail"]
@@ -153,9 +155,7 @@ def test_trusted_network_with_a_deactivated_account_is_401(trusted):
 
 
 def test_no_trusted_networks_by_default(settings):
-    from dlm.env import env_trusted_networks
-
-    assert env_trusted_networks("DLM_TRUSTED_NETWORKS_UNSET_FOR_TEST") == []
+    assert env_trusted_networks("DLM_TRUSTED_NETWORKS_UNSET_FOR_TEST", default_role="viewer") == []
     account_ensure(username="svc-dlm-client", role=Role.OPERATOR)
     settings.TRUSTED_NETWORKS = []
     assert Client().get("/storage/query_storage", REMOTE_ADDR="127.0.0.1").status_code == 401

@@ -49,6 +49,9 @@ def test_no_environment_starts_with_generated_local_keys(tmp_path):
         ("DATABASE_URL", "not a url"),
         ("DLM_TRUSTED_NETWORKS", "10.0.0.0/8"),
         ("DLM_TRUSTED_NETWORKS", "ten-net=svc"),
+        ("DLM_TRUSTED_NETWORKS", "10.0.0.0/8=svc-dlm-client:superuser"),
+        ("DLM_TRUSTED_NETWORKS", "10.0.0.0/8=operator,10.0.0.0/8=admin"),
+        ("DLM_TRUSTED_NETWORKS", "10.0.0.0/8=two words"),
         ("DLM_QUERY_LIMIT", "lots"),
         ("DLM_QUERY_LIMIT", "0"),
         ("DLM_API_TOKEN_TTL_DAYS", "-3"),
@@ -67,6 +70,25 @@ def test_bad_value_fails_at_start_naming_the_variable(tmp_path, variable, value)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert variable in result.stderr.splitlines()[-1]
+
+
+def test_trusted_networks_are_read_in_each_form_at_start(tmp_path):
+    check = "import django; django.setup(); from django.conf import settings; print(settings.TRUSTED_NETWORKS)"
+    env = _env(
+        tmp_path,
+        DLM_TRUSTED_NETWORKS="10.0.0.0/8=operator,127.0.0.1/32=admin,10.2.0.0/16=svc-dlm-client:operator,fd00::/8=svc",
+        DLM_TRUSTED_NETWORK_ROLE="operator",
+    )
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout.strip().splitlines()[-1]
+    for entry in (
+        "IPv4Network('10.0.0.0/8'), account='trusted-network', role='operator'",
+        "IPv4Network('127.0.0.1/32'), account='trusted-network', role='admin'",
+        "IPv4Network('10.2.0.0/16'), account='svc-dlm-client', role='operator'",
+        "IPv6Network('fd00::/8'), account='svc', role='operator'",
+    ):
+        assert f"TrustedNetwork(network={entry})" in shown
 
 
 def test_bad_encryption_key_is_named_but_not_shown(tmp_path):

@@ -23,11 +23,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from catalogue import services
 from catalogue.choices import ConfigType
 from catalogue.models import DataItem, Location, Storage, StorageConfig
+from catalogue.selectors import config_shown
 from catalogue.services.storages import storage_check_access
 from dlm.crypto import SecretDecryptionError
 from dlm.errors import DataLifecycleError, RequestValidationError
 from dlm.roles import Role
-from dlm.secrets import MASK, is_secret_option, mask_secrets
+from dlm.secrets import MASK, is_secret_option
 from migrations_app.models import Migration
 from ui.access import role_required
 from ui.forms import RCLONE_TYPES, ConfigForm, LocationForm, StorageForm
@@ -146,7 +147,7 @@ def _configs(storage: Storage) -> list[dict[str, Any]]:
     in_use = next((c.pk for c in configs if c.config_type == ConfigType.RCLONE), None)
     return [
         _config_view(
-            c, mask_secrets(c.config, c.secrets if readable else None), readable=readable, in_use=c.pk == in_use
+            c, config_shown(c.config, c.secrets if readable else None), readable=readable, in_use=c.pk == in_use
         )
         for c in configs
     ]

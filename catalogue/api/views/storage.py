@@ -72,7 +72,11 @@ def query_location(request, *, location_name, location_id, limit, offset) -> lis
         Param("location_type", "enum", required=True, choices=LocationType),
         Param("location_country", "enum", choices=LocationCountry),
         Param("location_city", default=""),
-        Param("location_facility", default="", description="One of query_location_facility's ids."),
+        Param(
+            "location_facility",
+            default="",
+            description="A facility's name, as query_location_facility lists them (for example `Pawsey Centre`).",
+        ),
     ),
     response=STRING,
     tag=TAG,
@@ -194,16 +198,31 @@ def check_storage_access(request, *, storage_name, storage_id) -> dict:
     return storage_check_access(storage=storage_resolve(storage_id=storage_id, storage_name=storage_name))
 
 
+# A storage row with its remote definitions, as upstream's next version embeds them.
+STORAGE_ROW_WITH_CONFIGS = {
+    **STORAGE_ROW,
+    "properties": {
+        **STORAGE_ROW["properties"],
+        "storage_config": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"config": OBJECT}},
+            "description": 'The storage\'s remote definitions (every type, oldest first), each secret shown as "***".',
+        },
+    },
+}
+
+
 @operation(
     "GET",
     "/storage/query_storage",
     operation_id="query_storage",
     role=Role.VIEWER,
     params=(Param("storage_name", default=""), uuid_param("storage_id"), *PAGING),
-    response=list_of(STORAGE_ROW),
+    response=list_of(STORAGE_ROW_WITH_CONFIGS),
     tag=TAG,
 )
 def query_storage(request, *, storage_name, storage_id, limit, offset) -> list[dict]:
-    """Storages by name (which wins over the id), by id, or all."""
+    """Storages by name (which wins over the id), by id, or all; each row ends with its remote
+    definitions under "storage_config", every secret shown as "***"."""
     found = selectors.storage_query(storage_name=storage_name, storage_id=storage_id)
-    return rows(selectors.page(found, limit=limit, offset=offset), STORAGE_COLUMNS)
+    return selectors.storage_configs_embedded(rows(selectors.page(found, limit=limit, offset=offset), STORAGE_COLUMNS))
