@@ -18,6 +18,7 @@ class Via(models.TextChoices):
     UI = "ui", "web UI"
     ADMIN = "admin"
     COMMAND = "command"
+    WORKER = "worker", "copy-job worker"
 
 
 class Auth(models.TextChoices):

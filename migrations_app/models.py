@@ -18,7 +18,8 @@ class Migration(AuditedModel):
 
     The row is the truth about the job: its state, attempts, progress and last error. The first
     columns are upstream's ``migration`` row (what ``get_migration`` returns); ``complete`` and
-    ``completion_date`` are set once, when the destination copy has been verified.
+    ``completion_date`` are set once the job has ended: completed (the destination copy
+    verified), failed or cancelled; ``job_status.success`` says how.
     """
 
     audit_spec = AuditSpec(ObjectType.MIGRATION)
@@ -44,6 +45,9 @@ class Migration(AuditedModel):
 
     source_uid = models.UUIDField()
     destination_uid = models.UUIDField(unique=True)
+    # The destination copy's uri: kept here too, since a failed job's destination row is removed
+    # and a retry makes it again.
+    destination_path = models.CharField(max_length=4096, default="", blank=True)
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(default="", blank=True)

@@ -4,7 +4,10 @@ A job is claimed with a conditional update (so a second delivery of the same tas
 copied by this process's rclone daemon while its progress and a heartbeat are written to the row,
 then verified against what the catalogue recorded for the source. Only a verified copy makes the
 destination item READY. A failed attempt is retried later, with exponential backoff, up to
-``DLM_COPY_MAX_ATTEMPTS``; after that the job is failed and the destination item CORRUPTED. A job
+``DLM_COPY_MAX_ATTEMPTS``, unless rclone's error is permanent (permission denied, a missing
+bucket, refused credentials…: ``rclone.error_is_permanent``), which fails the job at once. A failed
+job's destination item is removed in the transaction that fails the job, as upstream does, so
+that a client polling the job until ``job_status.finished`` then finds no such uid. A job
 whose worker died (its heartbeat stopped) is re-queued by ``copy_jobs_recover``, which runs every
 minute; the new attempt copies again, and rclone skips what is already there and identical.
 """
@@ -28,6 +31,8 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import schedule
 
+from audit.choices import Auth, Via
+from audit.context import acting
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem
 from catalogue.services.ingest import FILE_COUNT_KEY, RCLONE_HASHES
@@ -35,7 +40,7 @@ from catalogue.services.storages import storage_remotes
 from dlm import rclone
 from dlm.crypto import SecretDecryptionError
 from dlm.errors import UnmetPreconditionForOperation
-from migrations_app.choices import JobState
+from migrations_app.choices import ACTIVE_STATES, JobState
 from migrations_app.jobs import COPY_TASK, copy_task_send
 from migrations_app.models import Migration
 
@@ -50,7 +55,12 @@ _FIRST_POLL, _MAX_POLL = 0.02, 0.25  # seconds: tiny files finish fast, big ones
 
 
 class CopyFailed(Exception):
-    """An attempt failed; the message (rclone's reason, secrets masked) goes to ``last_error``."""
+    """An attempt failed; the message (rclone's reason, secrets masked) goes to ``last_error``.
+    ``permanent``: another attempt cannot succeed (the job fails at once)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class _Cancelled(Exception):
@@ -76,6 +86,7 @@ class _Attempt:
     tree: bool
     secrets: list[str]
     progress: dict[str, Any] | None = None  # set by a copy that had no job to report it
+    status: dict[str, Any] | None = None  # rclone's last job status of the copy
 
     @property
     def group(self) -> str:
@@ -161,12 +172,15 @@ def copy_job_run(migration_id: int) -> str:
     except _Cancelled:
         _cancel(migration, token, attempt)
     except Exception as exc:
-        if isinstance(exc, CopyFailed | rclone.RcloneError | UnmetPreconditionForOperation | SecretDecryptionError):
-            reason = str(exc)
+        permanent = False
+        if isinstance(exc, CopyFailed | rclone.RcloneError):
+            reason, permanent = str(exc), exc.permanent
+        elif isinstance(exc, UnmetPreconditionForOperation | SecretDecryptionError):
+            reason, permanent = str(exc), True  # a storage's config is missing or unreadable
         else:
             log.exception("copy job %s: attempt %s failed unexpectedly", migration_id, token)
             reason = f"{type(exc).__name__}: {exc}"
-        _attempt_failed(migration, token, rclone.mask(reason, secrets))
+        _attempt_failed(migration, token, rclone.mask(reason, secrets), permanent=permanent)
     return Migration.objects.filter(pk=migration_id).values_list("state", flat=True).first() or "gone"
 
 
@@ -175,9 +189,9 @@ def _prepare(migration: Migration, token: int) -> _Attempt:
     items = {item.uid: item for item in DataItem.objects.filter(uid__in=uids)}
     source, destination = items.get(migration.source_uid), items.get(migration.destination_uid)
     if source is None:
-        raise CopyFailed(f"The source item {migration.source_uid} is not in the catalogue")
+        raise CopyFailed(f"The source item {migration.source_uid} is not in the catalogue", permanent=True)
     if destination is None:
-        raise CopyFailed(f"The destination item {migration.destination_uid} is not in the catalogue")
+        raise CopyFailed(f"The destination item {migration.destination_uid} is not in the catalogue", permanent=True)
     src_config, dst_config = storage_remotes(migration.source_storage, migration.destination_storage)
     attempt = _Attempt(
         migration=migration,
@@ -216,7 +230,7 @@ def _wait(attempt: _Attempt, job_id: int, group: str, *, progress: bool) -> dict
             stats = rclone.job_stats(group, secrets=attempt.secrets)
             total = int(stats.get("totalBytes") or 0) or attempt.source.item_size
             fields.update(
-                job_status=status,
+                job_status=_ongoing(status),
                 job_stats=stats,
                 bytes_done=int(stats.get("bytes") or 0),
                 bytes_total=total,
@@ -226,6 +240,7 @@ def _wait(attempt: _Attempt, job_id: int, group: str, *, progress: bool) -> dict
             rclone.job_stop(job_id)
             raise _LostClaim
         if status.get("finished"):
+            attempt.status = status
             return status
         if attempt.mine().filter(cancel_requested=True).exists():
             rclone.job_stop(job_id)
@@ -259,6 +274,17 @@ READ_BACK_BACKENDS = frozenset({"local", "sftp"})
 SMALL_FILE_LIMIT = 256 * 1024
 
 
+def _ongoing(status: dict[str, Any]) -> dict[str, Any]:
+    """rclone's job status as the job row shows it while the job goes on: ``finished`` is true
+    only once the whole job has ended (verified, failed or cancelled), not when rclone's copy has."""
+    return {**status, "finished": False}
+
+
+def _ended(status: dict[str, Any] | None, *, success: bool, error: str) -> dict[str, Any]:
+    """The job row's ``job_status`` once the job has ended, rclone's keys kept where there were any."""
+    return {**(status or {}), "finished": True, "success": success, "error": error}
+
+
 def _checksum(attempt: _Attempt) -> bool:
     return attempt.dst_config.get("type") not in READ_BACK_BACKENDS
 
@@ -272,12 +298,13 @@ def _copy(attempt: _Attempt) -> None:
                 attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path, checksum=_checksum(attempt)
             )
         except rclone.RcloneError as exc:
-            raise CopyFailed(f"rclone copy failed: {exc}") from exc
+            raise CopyFailed(f"rclone copy failed: {exc}", permanent=exc.permanent) from exc
         seconds = round(time.monotonic() - began, 6)
+        attempt.status = {"finished": True, "success": True, "error": "", "duration": seconds}
         attempt.progress = {
             "bytes_done": size,
             "bytes_total": size,
-            "job_status": {"finished": True, "success": True, "error": "", "duration": seconds},
+            "job_status": _ongoing(attempt.status),
             "job_stats": {"bytes": size, "totalBytes": size, "transfers": 1, "elapsedTime": seconds},
         }
         return
@@ -291,7 +318,8 @@ def _copy(attempt: _Attempt) -> None:
         raise _LostClaim
     status = _wait(attempt, job_id, attempt.group, progress=True)
     if not status.get("success"):
-        raise CopyFailed(f"rclone copy failed: {status.get('error') or 'no reason given'}")
+        error = status.get("error") or "no reason given"
+        raise CopyFailed(f"rclone copy failed: {error}", permanent=rclone.error_is_permanent(error))
 
 
 # --- verification -------------------------------------------------------------------------------
@@ -301,17 +329,21 @@ def _verify_phase(attempt: _Attempt) -> None:
     if not attempt.mine().update(state=JobState.VERIFYING, heartbeat_at=timezone.now(), **(attempt.progress or {})):
         raise _LostClaim
     after_copy(attempt)
+    bad: list[str] = []  # the destination paths of bad bytes
     try:
         if attempt.tree:
-            _verify_tree(attempt)
+            _verify_tree(attempt, bad)
         else:
+            bad.append(attempt.dst_path)
             _verify_file(attempt)
     except CopyFailed:
-        # Bad bytes are removed, so the next attempt copies them again rather than skipping them.
-        try:
-            rclone.remove(attempt.dst_config, attempt.dst_path, tree=attempt.tree)
-        except rclone.RcloneError as exc:
-            log.warning("copy job %s: could not remove the bad copy: %s", attempt.migration.pk, exc)
+        # Bad bytes are removed, so the next attempt copies them again rather than skipping them:
+        # only the files this copy wrote, never a directory (it may hold files that are not ours).
+        for path in bad:
+            try:
+                rclone.remove(attempt.dst_config, path, tree=False)
+            except rclone.RcloneError as exc:
+                log.warning("copy job %s: could not remove the bad copy %s: %s", attempt.migration.pk, path, exc)
         raise
 
 
@@ -402,30 +434,38 @@ def _verify_file(attempt: _Attempt) -> None:
         raise CopyFailed(f"Verification failed: {hash_type} of {path} is {actual}, expected {expected}")
 
 
-def _verify_tree(attempt: _Attempt) -> None:
+def _verify_tree(attempt: _Attempt, bad: list[str]) -> None:
+    """Every file of the source's tree is at the destination with its size (and its md5 where both
+    backends give one), and they add up to the item's size and file count. Files the destination
+    directory holds besides them are not the copy's and are left alone. The paths of files found
+    bad go to ``bad``."""
     source, path = attempt.source, attempt.dst_path
-    src_bytes, src_count = rclone.size(attempt.src_config, attempt.src_path)
-    dst_bytes, dst_count = rclone.size(attempt.dst_config, path)
-    expected_count = (source.metadata or {}).get(FILE_COUNT_KEY, src_count)
-    if (dst_bytes, dst_count) != (src_bytes, src_count):
-        raise CopyFailed(
-            f"Verification failed: {path} holds {dst_count} files, {dst_bytes} bytes; "
-            f"the source {src_count} files, {src_bytes} bytes"
-        )
-    if source.item_size is not None and dst_bytes != source.item_size:
-        raise CopyFailed(f"Verification failed: {path} holds {dst_bytes} bytes, the item {source.item_size}")
-    if dst_count != expected_count:
-        raise CopyFailed(f"Verification failed: {path} holds {dst_count} files, the item {expected_count}")
-    attempt.mine().update(heartbeat_at=timezone.now())
     src_files = {entry["Path"]: entry for entry in rclone.list_files(attempt.src_config, attempt.src_path)}
+    attempt.mine().update(heartbeat_at=timezone.now())
     dst_files = {entry["Path"]: entry for entry in rclone.list_files(attempt.dst_config, path)}
-    for name, entry in src_files.items():
+    problems = []
+    for name, entry in sorted(src_files.items()):
         copy = dst_files.get(name)
-        if copy is None or int(copy["Size"]) != int(entry["Size"]):
-            raise CopyFailed(f"Verification failed: {path}/{name} is missing or of another size")
+        if copy is None:
+            problems.append(f"{path}/{name} is missing")
+            continue
+        if int(copy["Size"]) != int(entry["Size"]):
+            problems.append(f"{path}/{name} holds {copy['Size']} bytes, the source {entry['Size']}")
+            bad.append(f"{path}/{name}")
+            continue
         want, got = (entry.get("Hashes") or {}).get("md5"), (copy.get("Hashes") or {}).get("md5")
         if want and got and want.lower() != got.lower():
-            raise CopyFailed(f"Verification failed: md5 of {path}/{name} is {got}, expected {want}")
+            problems.append(f"md5 of {path}/{name} is {got}, expected {want}")
+            bad.append(f"{path}/{name}")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CopyFailed(f"Verification failed: {problems[0]}{more}")
+    total = sum(int(entry["Size"]) for entry in src_files.values())
+    if source.item_size is not None and total != source.item_size:
+        raise CopyFailed(f"Verification failed: the source holds {total} bytes, the item {source.item_size}")
+    expected_count = (source.metadata or {}).get(FILE_COUNT_KEY, len(src_files))
+    if len(src_files) != expected_count:
+        raise CopyFailed(f"Verification failed: the source holds {len(src_files)} files, the item {expected_count}")
 
 
 # --- endings ------------------------------------------------------------------------------------
@@ -440,6 +480,7 @@ def _complete(attempt: _Attempt) -> None:
             .update(
                 state=JobState.COMPLETED,
                 complete=True,
+                job_status=_ended(attempt.status, success=True, error=""),
                 completion_date=now,
                 finished_at=now,
                 heartbeat_at=now,
@@ -455,15 +496,23 @@ def _complete(attempt: _Attempt) -> None:
 
 
 def _cancel(migration: Migration, token: int, attempt: _Attempt | None) -> None:
-    if attempt is not None:
+    # A cancelled file's partial copy is removed. A tree's destination directory is left as it is:
+    # the files copied so far are whole copies of the source's, and it may hold files not ours.
+    if attempt is not None and not attempt.tree:
         try:
-            rclone.remove(attempt.dst_config, attempt.dst_path, tree=attempt.tree)
+            rclone.remove(attempt.dst_config, attempt.dst_path, tree=False)
         except rclone.RcloneError as exc:
             log.warning("copy job %s: could not remove the partial copy: %s", migration.pk, exc)
     now = timezone.now()
     with transaction.atomic():
         Migration.objects.filter(pk=migration.pk, attempts=token).update(
-            state=JobState.CANCELLED, finished_at=now, completion_date=now, heartbeat_at=now, last_error="Cancelled"
+            state=JobState.CANCELLED,
+            complete=True,
+            job_status=_ended(attempt.status if attempt else None, success=False, error="Cancelled"),
+            finished_at=now,
+            completion_date=now,
+            heartbeat_at=now,
+            last_error="Cancelled",
         )
         DataItem.objects.filter(uid=migration.destination_uid).update(item_state=ItemState.CORRUPTED)
     log.info("copy job %s: cancelled", migration.pk)
@@ -474,19 +523,52 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.DLM_COPY_RETRY_DELAY * 2 ** max(attempts - 1, 0))
 
 
-def _attempt_failed(migration: Migration, token: int, reason: str) -> None:
+def _attempt_failed(migration: Migration, token: int, reason: str, *, permanent: bool = False) -> None:
     now = timezone.now()
     rows = Migration.objects.filter(pk=migration.pk, attempts=token, state__in=(JobState.RUNNING, JobState.VERIFYING))
-    if token >= settings.DLM_COPY_MAX_ATTEMPTS:
-        with transaction.atomic():
-            if rows.update(state=JobState.FAILED, last_error=reason, finished_at=now, heartbeat_at=now):
-                DataItem.objects.filter(uid=migration.destination_uid).update(item_state=ItemState.CORRUPTED)
-        log.warning("copy job %s: failed after %s attempts: %s", migration.pk, token, reason)
+    if permanent or token >= settings.DLM_COPY_MAX_ATTEMPTS:
+        _fail(migration, rows, reason, now)
+        why = "a permanent error" if permanent and token < settings.DLM_COPY_MAX_ATTEMPTS else f"{token} attempts"
+        log.warning("copy job %s: failed after %s: %s", migration.pk, why, reason)
         return
     next_at = now + retry_delay(token)
-    if rows.update(state=JobState.QUEUED, last_error=reason, next_attempt_at=next_at, heartbeat_at=now):
+    retrying = {"finished": False, "success": False, "error": reason}
+    if rows.update(
+        state=JobState.QUEUED, last_error=reason, next_attempt_at=next_at, heartbeat_at=now, job_status=retrying
+    ):
         log.warning("copy job %s: attempt %s failed, retrying at %s: %s", migration.pk, token, next_at, reason)
         transaction.on_commit(lambda: _requeue(migration.pk, next_at, token))
+
+
+def _fail(migration: Migration, rows: Any, reason: str, now: Any) -> None:
+    """End the job failed and remove its destination copy, in one transaction, both recorded in
+    the audit trail as DLM's own doing. The copy stays (CORRUPTED) only where something else
+    refers to it: an item registered under it, or another job copying from or to it."""
+    status = _ended(None, success=False, error=reason)
+    with (
+        transaction.atomic(),
+        acting(username=migration.user, user_id=None, auth=Auth.SYSTEM, via=Via.WORKER, operation="copy_job_failed"),
+    ):
+        if not rows.update(
+            state=JobState.FAILED,
+            complete=True,
+            job_status=status,
+            last_error=reason,
+            finished_at=now,
+            completion_date=now,
+            heartbeat_at=now,
+        ):
+            return
+        uid = migration.destination_uid
+        copy = DataItem.objects.filter(uid=uid).exclude(item_state=ItemState.READY)
+        others = Migration.objects.filter(Q(source_uid=uid) | Q(destination_uid=uid)).exclude(pk=migration.pk)
+        if DataItem.objects.filter(parents=uid).exists() or others.filter(state__in=ACTIVE_STATES).exists():
+            copy.update(item_state=ItemState.CORRUPTED)
+            log.warning(
+                "copy job %s: destination copy %s kept (CORRUPTED): other items or jobs refer to it", migration.pk, uid
+            )
+            return
+        copy.delete()
 
 
 def _requeue(migration_id: int, when: Any, attempt: int) -> None:

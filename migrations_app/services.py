@@ -2,10 +2,12 @@
 and retrying. The API, the web UI and the admin all call these; the worker runs the jobs
 (``migrations_app.tasks``).
 
-A copy's destination item is INITIALISED while its job is queued or running, READY once the
-worker has verified the bytes, and CORRUPTED when the job fails or is cancelled: the row stays
-(``destination_uid`` never dangles) and says that whatever bytes are there are not to be trusted.
-A retry sets it back to INITIALISED. (Upstream deleted the row on failure, §10 #20.)
+A copy's destination item is INITIALISED while its job is queued or running and READY once the
+worker has verified the bytes. When the job fails, the row is removed with it (as upstream does:
+a client polling the job until it has finished then finds no such uid); the job keeps the
+destination uid, and a retry makes a fresh destination row. When the job is cancelled, the row
+stays, CORRUPTED (whatever bytes are there are not to be trusted), and a retry sets it back to
+INITIALISED.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def _require_remote(storage: Storage, role: str) -> None:
 def _destination_uri(path: str, source: DataItem) -> str:
     """Where the copy goes under the destination's root: ``path``, or the source's uri."""
     if path:
-        problem = uri_problem(path)
+        problem = uri_problem(path, "path")
         if problem is None and len(path) > DataItem._meta.get_field("uri").max_length:
             problem = "path should have at most 4096 characters"
         if problem:
@@ -234,6 +236,7 @@ def copy_job_create(
                     state=JobState.QUEUED,
                     bytes_total=source.item_size,
                     command=copy_command(source, source_storage, destination, uri),
+                    destination_path=uri,
                 )
         except IntegrityError:
             # A concurrent request won the partial unique constraint (one active job per
@@ -275,6 +278,10 @@ def copy_job_cancel(*, migration_id: int) -> Migration:
         if migration.state == JobState.QUEUED:
             migration.state = JobState.CANCELLED
             migration.finished_at = migration.completion_date = timezone.now()  # as the worker's cancel
+            migration.complete = True
+            migration.job_status = {
+                **(migration.job_status or {}), "finished": True, "success": False, "error": "Cancelled"
+            }  # fmt: skip
             migration.next_attempt_at = None
             DataItem.objects.filter(uid=migration.destination_uid, item_state=ItemState.INITIALISED).update(
                 item_state=ItemState.CORRUPTED
@@ -285,7 +292,8 @@ def copy_job_cancel(*, migration_id: int) -> Migration:
 
 def copy_job_retry(*, migration_id: int) -> Migration:
     """Queue a failed or cancelled job again: attempts from 0, its destination copy INITIALISED
-    again (``last_error`` stays until the next attempt). Any other state is a 422."""
+    again, or made afresh (a new uid) where the failure removed it (``last_error`` stays until
+    the next attempt). Any other state is a 422."""
     with transaction.atomic():
         migration = _locked(migration_id)
         if migration.state not in (JobState.FAILED, JobState.CANCELLED):
@@ -294,15 +302,18 @@ def copy_job_retry(*, migration_id: int) -> Migration:
                 "only a failed or cancelled job can be retried"
             )
         destination_item = DataItem.objects.select_for_update().filter(uid=migration.destination_uid).first()
-        if destination_item is None or destination_item.item_state not in (ItemState.CORRUPTED, ItemState.INITIALISED):
-            state = "gone" if destination_item is None else destination_item.item_state
+        if destination_item is not None and destination_item.item_state not in (
+            ItemState.CORRUPTED,
+            ItemState.INITIALISED,
+        ):
             raise UnmetPreconditionForOperation(
-                f"The destination copy {migration.destination_uid} of migration {migration.migration_id} is {state}"
+                f"The destination copy {migration.destination_uid} of migration {migration.migration_id} "
+                f"is {destination_item.item_state}"
             )
-        source_state = DataItem.objects.filter(uid=migration.source_uid).values_list("item_state", flat=True).first()
-        if source_state != ItemState.READY:
+        source = DataItem.objects.filter(uid=migration.source_uid).first()
+        if source is None or source.item_state != ItemState.READY:
             raise UnmetPreconditionForOperation(
-                f"The source copy {migration.source_uid} is {source_state or 'gone'}, not READY"
+                f"The source copy {migration.source_uid} is {source.item_state if source else 'gone'}, not READY"
             )
         ready = DataItem.objects.filter(
             oid=migration.oid, storage_id=migration.destination_storage_id, item_state=ItemState.READY
@@ -317,6 +328,12 @@ def copy_job_retry(*, migration_id: int) -> Migration:
         migration.started_at = migration.finished_at = migration.heartbeat_at = migration.next_attempt_at = None
         migration.bytes_done = 0
         migration.rate = 0.0
+        migration.job_status = migration.job_stats = None
+        if destination_item is None:  # removed when the job failed: a fresh destination copy
+            uri = migration.destination_path or source.uri
+            fields = _destination_fields(source, migration.destination_storage, uri, migration.user)
+            destination_item = data_item_insert(fields=fields, storages_checked=True)
+            migration.destination_uid = destination_item.uid
         try:
             with transaction.atomic():
                 migration.save()

@@ -71,19 +71,32 @@ class Registration:
         self.errors.append(validation_error(kind, [*self.loc, name], msg, value))
 
 
-def uri_problem(uri: str) -> str | None:
-    """Why ``uri`` cannot name something inside a storage's root directory, or None."""
+def uri_problem(uri: str, name: str = "uri") -> str | None:
+    """Why ``uri`` cannot name something inside a storage's root directory, or None.
+
+    As upstream, a leading ``/`` (and any doubled ``/``) stays inside the root: the uri is joined
+    under the storage's ``root_directory`` (``/a/b`` on a storage rooted at ``/data`` is
+    ``/data/a/b``). What would leave the root, or is not a path, is refused. ``name`` is the
+    parameter the messages speak of.
+    """
     if not uri:
-        return "uri cannot be empty"
+        return f"{name} cannot be empty"
     if "\x00" in uri:
-        return "uri should not contain NUL characters"
+        return f"{name} should not contain NUL characters"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in uri):
+        return f"{name} should not contain control characters"
     if "\\" in uri:
-        return "uri should not contain backslashes"
-    if uri.startswith("/"):
-        return "uri must be relative to the storage's root directory, not absolute"
+        return f"{name} should not contain backslashes"
     if ".." in uri.split("/"):
-        return "uri must not contain '..' segments (it would leave the storage's root directory)"
+        return f"{name} must not contain '..' segments (it would leave the storage's root directory)"
+    if not uri.strip("/"):
+        return f"{name} must name a path under the storage's root directory, not the root itself"
     return None
+
+
+def relative_uri(uri: str) -> str:
+    """``uri`` as a normalised path relative to the storage's root (leading and doubled ``/`` gone)."""
+    return posixpath.normpath(uri.lstrip("/")) if uri.strip("/") else ""
 
 
 def _validate(reg: Registration) -> None:
@@ -219,7 +232,11 @@ def _check_one(reg: Registration, storage: Storage, config: dict[str, Any]) -> N
 
 def _check_listed(regs: list[Registration], storage: Storage, config: dict[str, Any]) -> None:
     """Check many items against one recursive listing of their common directory."""
-    dirs = [reg.uri if reg.item_type == ItemType.CONTAINER else posixpath.dirname(reg.uri) for reg in regs]
+    uris = [relative_uri(reg.uri) for reg in regs]
+    dirs = [
+        uri if reg.item_type == ItemType.CONTAINER else posixpath.dirname(uri)
+        for reg, uri in zip(regs, uris, strict=True)
+    ]
     prefix = posixpath.commonpath(dirs) if dirs else ""
     base = rclone.full_path(storage.root_directory, prefix)
     try:
@@ -227,8 +244,7 @@ def _check_listed(regs: list[Registration], storage: Storage, config: dict[str, 
     except rclone.RcloneError as exc:
         raise _not_accessible(storage, exc) from None
     files = {(posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry for entry in entries}
-    for reg in regs:
-        uri = posixpath.normpath(reg.uri)
+    for reg, uri in zip(regs, uris, strict=True):
         path = rclone.full_path(storage.root_directory, reg.uri)
         if reg.item_type != ItemType.CONTAINER:
             _apply_file(reg, storage, path, files.get(uri))

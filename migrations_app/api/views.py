@@ -94,7 +94,10 @@ def copy_data_item(request, *, item_name, oid, uid, destination_name, destinatio
     storages need an rclone config. The new copy (INITIALISED, same oid, name, type, sizes,
     checksum, expirations and metadata; `uid_phase` the destination's phase; `item_owner` the
     caller) and a queued job are written in one transaction; a worker then copies and verifies
-    the bytes, and the copy becomes READY (or CORRUPTED when the job fails or is cancelled).
+    the bytes, and the copy becomes READY. When the job fails (after its last attempt, or at once
+    on a permanent error such as permission denied), the new copy's row is removed, as upstream
+    does; when it is cancelled, the row stays, CORRUPTED. `path` may start with `/`: it stays
+    under the destination's root directory.
 
     422 `ValueAlreadyInDB` while a job is copying the object to that storage, or when a READY
     copy of it is there already; 422 `UnmetPreconditionForOperation` for an unknown or not READY
@@ -144,7 +147,8 @@ def cancel_migration(request, *, migration_id) -> dict:
 def retry_migration(request, *, migration_id) -> dict:
     """DLM extension: queue a failed or cancelled copy job again; answers its row.
 
-    Its attempts start again from 0 and its destination copy is INITIALISED again. Other states
+    Its attempts start again from 0 and its destination copy is INITIALISED again, or made afresh
+    with a new uid (`destination_uid` in the answer) where the failure removed it. Other states
     are a 422.
     """
     return migration_row(services.copy_job_retry(migration_id=migration_id))

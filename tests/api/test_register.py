@@ -444,7 +444,23 @@ def test_a_malformed_storage_id_is_a_422_naming_it(operator_api):
 
 @pytest.mark.parametrize(
     "uri",
-    ["../secret", "a/../../etc/passwd", "eb-1/..", "..", "/etc/passwd", "//etc/passwd", "a\\..\\..\\b", "..\\x", ""],
+    [
+        "../secret",
+        "a/../../etc/passwd",
+        "eb-1/..",
+        "..",
+        "/../etc/passwd",
+        "//a/../../b",
+        "a\\..\\..\\b",
+        "..\\x",
+        "",
+        "/",
+        "//",
+        "a\tb",
+        "a\nb",
+        "a\x7fb",
+        "a\x1bb",
+    ],
 )
 def test_a_uri_escaping_the_root_is_refused(operator_api, local, no_rclone, uri):
     storage, _ = local

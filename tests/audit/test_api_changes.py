@@ -187,7 +187,7 @@ def test_cancel_migration_records_the_job_and_its_copy(operator_api, queued):
     assert job.changes["state"] == ["queued", "cancelled"]
     assert job.changes["cancel_requested"] == [False, True]
     assert job.changes["finished_at"][0] is None and job.changes["finished_at"][1].startswith("20")
-    assert set(job.changes) == {"state", "cancel_requested", "finished_at", "completion_date"}
+    assert set(job.changes) == {"state", "cancel_requested", "finished_at", "completion_date", "complete", "job_status"}
 
 
 def test_the_copy_worker_writes_nothing_to_the_trail(operator_api, queued):

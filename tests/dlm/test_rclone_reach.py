@@ -162,7 +162,7 @@ def _with_client(token: str, call: Callable[[Api, int], Any]) -> Callable[[int],
     return one
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_200_concurrent_remote_checks_all_reach_rclone(make_api, tmp_path, fresh_daemon):
     remote = {"name": "x", "type": "local", "root_path": str(tmp_path)}  # nothing is stored: no writer
     token = make_api("admin").token
@@ -178,7 +178,7 @@ def test_200_concurrent_remote_checks_all_reach_rclone(make_api, tmp_path, fresh
     assert answers == [(200, True)] * CALLS
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_200_concurrent_access_checks_all_reach_rclone(make_api, tmp_path, fresh_daemon):
     if connection.vendor == "sqlite":
         # Its shared-cache in-memory test database answers "table is locked" (no busy wait) to a
@@ -203,7 +203,7 @@ def test_200_concurrent_access_checks_all_reach_rclone(make_api, tmp_path, fresh
     assert Storage.objects.get(pk=storage.pk).storage_checked is True
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_200_concurrent_registrations_all_reach_rclone(make_api, tmp_path, fresh_daemon):
     if connection.vendor == "sqlite":
         # Its shared-cache in-memory test database answers "table is locked" (no busy wait) to a

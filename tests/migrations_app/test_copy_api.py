@@ -276,7 +276,7 @@ def test_storages_without_rclone_config(refuse, source, source_storage, destinat
     assert bare.configs.count() == 0
 
 
-@pytest.mark.parametrize("path", ["/abs/file", "a/../../etc", "a\\b", "a\x00b"])
+@pytest.mark.parametrize("path", ["/../etc/file", "a/../../etc", "a\\b", "a\x00b", "a\nb", "/"])
 def test_a_bad_path_is_refused(refuse, source, destination, path):
     response = refuse({"uid": source.uid, "destination_name": "dst", "path": path}, 422, None)
     assert response.json()["detail"][0]["loc"] == ["query", "path"]
@@ -288,7 +288,7 @@ def test_a_malformed_uuid_is_a_422_naming_it(refuse, destination):
 
 
 def test_a_source_uri_unusable_as_a_path_needs_a_path(refuse, source, destination, queued):
-    DataItem.objects.filter(uid=source.uid).update(uri="/absolute/vis.ms")
+    DataItem.objects.filter(uid=source.uid).update(uri="../outside/vis.ms")
     refuse({"uid": source.uid, "destination_name": "dst"}, 422, "UnmetPreconditionForOperation", "give a path")
 
 
@@ -368,7 +368,8 @@ def test_cancel_a_queued_job(operator_api, source, destination, queued):
     row = response.json()
     assert row["migration_id"] == created["migration_id"]
     assert row["state"] == "cancelled" and row["finished_at"] is not None
-    assert row["complete"] is False
+    assert row["complete"] is True  # ended (contract: complete once finished); job_status says how
+    assert row["job_status"] == {"finished": True, "success": False, "error": "Cancelled"}
     assert row["completion_date"] == row["finished_at"]  # as when the worker cancels a running job
     job = Migration.objects.get()
     assert job.state == JobState.CANCELLED and job.cancel_requested
@@ -440,10 +441,34 @@ def test_only_failed_or_cancelled_jobs_are_retried(operator_api, source, destina
     assert job.state == state
 
 
-def test_retry_needs_the_destination_copy_and_a_ready_source(operator_api, source, destination, queued):
+def test_retry_of_a_failed_job_whose_copy_was_removed_makes_a_fresh_one(
+    operator_api, source, destination, django_capture_on_commit_callbacks
+):
     job = _job(source, destination, JobState.FAILED, item_state="CORRUPTED")
+    Migration.objects.filter(pk=job.pk).update(destination_path="elsewhere/vis.ms", complete=True, attempts=3,
+                                               job_status={"finished": True, "success": False})  # fmt: skip
+    old_uid = job.destination_uid
+    DataItem.objects.filter(uid=old_uid).delete()  # as the worker leaves a failed job
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = operator_api.post(RETRY, {"migration_id": job.migration_id})
+
+    assert response.status_code == 200, response.content
+    row = response.json()
+    assert row["state"] == "queued" and row["complete"] is False and row["job_status"] is None
+    assert row["destination_uid"] != str(old_uid)
+    copy = DataItem.objects.get(uid=row["destination_uid"])
+    assert (copy.item_state, copy.oid, copy.storage_id) == ("INITIALISED", source.oid, destination.storage_id)
+    assert copy.uri == "elsewhere/vis.ms" and copy.item_name == source.item_name
+    assert len(callbacks) == 1
+
+
+def test_retry_needs_a_ready_source_and_no_ready_copy_there(operator_api, source, destination, queued):
+    job = _job(source, destination, JobState.FAILED, item_state="READY")
+    response = operator_api.post(RETRY, {"migration_id": job.migration_id})
+    _refused(response, 422, "UnmetPreconditionForOperation", "READY")
     DataItem.objects.filter(uid=job.destination_uid).delete()
-    _refused(operator_api.post(RETRY, {"migration_id": job.migration_id}), 422, "UnmetPreconditionForOperation", "gone")
+    Migration.objects.filter(pk=job.pk).delete()
 
     job2 = _job(source, destination, JobState.FAILED, item_state="CORRUPTED")
     DataItem.objects.filter(uid=source.uid).update(item_state="DELETED")

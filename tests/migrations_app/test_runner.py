@@ -210,11 +210,12 @@ def test_missing_source_fails_after_the_retries_with_the_reason(tmp_path):
     assert migration.next_attempt_at is not None and "not found" in migration.last_error
 
     migration = _run_to_the_end(migration)
-    target.refresh_from_db()
     assert migration.state == JobState.FAILED and migration.attempts == 3
     assert "rclone copy failed" in migration.last_error and "not found" in migration.last_error
-    assert migration.finished_at is not None and not migration.complete
-    assert target.item_state == ItemState.CORRUPTED
+    assert migration.finished_at is not None and migration.complete  # ended: job_status says how
+    assert migration.job_status["finished"] is True and migration.job_status["success"] is False
+    assert not DataItem.objects.filter(uid=target.uid).exists()  # removed with the failure, as upstream
+    assert migration.destination_uid == target.uid and migration.source_uid == source.uid
     assert runner.copy_job_run(migration.pk) == "not claimed"  # a late delivery changes nothing
 
 
@@ -244,12 +245,11 @@ def test_unreachable_destination_fails_with_rclones_reason_and_source_untouched(
     source = _file_item(src, "stay.bin", data)
     migration, target = _job(source, dead)
     migration = _run_to_the_end(migration)
-    target.refresh_from_db()
     source.refresh_from_db()
     assert migration.state == JobState.FAILED
     assert "connection refused" in migration.last_error.lower()
     assert s3_server.secret not in f"{migration.last_error} {migration.job_status} {migration.job_stats}"
-    assert target.item_state == ItemState.CORRUPTED
+    assert not DataItem.objects.filter(uid=target.uid).exists()
     assert source.item_state == ItemState.READY
     assert (tmp_path / "a" / "data" / "stay.bin").read_bytes() == data
 
@@ -397,10 +397,9 @@ def test_a_destination_corrupted_every_time_is_never_ready(tmp_path, monkeypatch
 
     monkeypatch.setattr(runner, "after_copy", corrupt)
     migration = _run_to_the_end(migration)
-    target.refresh_from_db()
     assert migration.state == JobState.FAILED and migration.attempts == 3
     assert "Verification failed" in migration.last_error
-    assert target.item_state == ItemState.CORRUPTED
+    assert not DataItem.objects.filter(uid=target.uid).exists()  # never READY: gone with the job
 
 
 def test_cancel_requested_stops_the_copy_and_removes_the_partial_copy(tmp_path, monkeypatch):
@@ -426,8 +425,9 @@ def test_cancel_requested_stops_the_copy_and_removes_the_partial_copy(tmp_path, 
         rclone.DAEMON.call("core/bwlimit", {"rate": "off"})
     migration.refresh_from_db()
     target.refresh_from_db()
-    assert migration.finished_at is not None and not migration.complete
-    assert target.item_state == ItemState.CORRUPTED
+    assert migration.finished_at is not None and migration.complete
+    assert migration.job_status["finished"] is True and migration.job_status["error"] == "Cancelled"
+    assert target.item_state == ItemState.CORRUPTED  # a cancelled copy's row stays
     assert not (tmp_path / "b" / "data" / "big.bin").exists()
     assert not list((tmp_path / "b").rglob("*.partial"))
 

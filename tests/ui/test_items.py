@@ -639,7 +639,7 @@ def _state_of_the_catalogue() -> tuple[int, int, list]:
         ({"destination_name": "nowhere"}, None),
         ({"destination_name": "disk-a"}, None),  # the item's own storage
         ({"destination_name": "disk-b", "path": "../outside"}, "path"),
-        ({"destination_name": "disk-b", "path": "/absolute"}, "path"),
+        ({"destination_name": "disk-b", "path": "a\\b"}, "path"),
     ],
 )
 def test_copy_refuses_what_the_api_refuses_with_its_message(

@@ -308,7 +308,11 @@ def test_a_failed_job_page_shows_the_whole_reason_and_everything_about_it(viewer
     assert '<span id="job-attempts">3</span> of at most 3' in page
     assert "alice" in page and "17" in page
     assert f'href="/items?q={job.oid}"' in page
-    assert f'href="/items/{job.destination_uid}"' in page and f'href="/items/{job.source_uid}"' in page
+    assert f'href="/items/{job.source_uid}"' in page
+    # A failed job's destination copy was removed with the failure: named, not linked.
+    assert f'href="/items/{job.destination_uid}"' not in page
+    removed = f'<code>{job.destination_uid}</code> <span class="muted">(removed from the catalogue when the job failed'
+    assert removed in page
     assert f'href="/storages/{a.storage_id}"' in page and f'href="/storages/{b.storage_id}"' in page
     assert "40.0 MiB of 100.0 MiB (40%)" in page
     assert "rclone's last report" in page and "totalBytes" in page

@@ -20,7 +20,7 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from catalogue.models import Storage
+from catalogue.models import DataItem, Storage
 from catalogue.services.storages import storage_find
 from dlm.errors import DataLifecycleError, ObjectNotFound
 from dlm.roles import Role
@@ -356,6 +356,7 @@ def job_detail(request: HttpRequest, ref: str) -> HttpResponse:
         "max_attempts": settings.DLM_COPY_MAX_ATTEMPTS,
         "job_status": _pretty(job.job_status),
         "job_stats": _pretty(job.job_stats),
+        "destination_exists": DataItem.objects.filter(uid=job.destination_uid).exists(),
     }
     return render(request, "ui/jobs/detail.html", context)
 

@@ -55,7 +55,12 @@ _STORAGE_PARAMS = (
     role=Role.OPERATOR,
     params=(
         Param("item_name", required=True),
-        Param("uri", required=True, description="Path relative to the storage's root directory (no '..')."),
+        Param(
+            "uri",
+            required=True,
+            description="Path under the storage's root directory; a leading / stays under the root "
+            "(no '..', control characters or backslashes).",
+        ),
         Param("item_type", "enum", default=ItemType.FILE.value, choices=ItemType),
         Param("target_phase", "enum", default=PhaseType.SOLID.value, choices=PhaseType),
         Param("uid_expiration", "datetime", description="Default: now + 24 h. Naive values are UTC."),
@@ -94,7 +99,8 @@ def register_data_item(
     """Register an item already on a storage, READY at once; answers its uid.
 
     The storage is named by `storage_name` or `storage_id` (one is required). `uri` is the
-    item's path relative to the storage's root directory, stored as given.
+    item's path under the storage's root directory, stored as given: as upstream, a leading `/`
+    stays under the root (`/a/b` on a storage rooted at `/data` is `/data/a/b`).
 
     With `do_storage_access_check` (the default) the storage must have an rclone config, and the
     bytes are checked through it before anything is written: a `file` (or `unknown`) item must be
