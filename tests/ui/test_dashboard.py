@@ -1,5 +1,5 @@
-"""The dashboard: items by state, storages' use and reachability, the last day's copy jobs, items
-expiring within a week, and the latest failures with their reasons."""
+"""The dashboard: items by state, storages' use and reachability, the last day's copy jobs, copies
+whose uid expiry falls within a week (for information), and the latest failures with their reasons."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def test_without_failures_it_says_so(viewer):
     assert "No copy job has failed." in viewer.get("/").content.decode()
 
 
-def test_copies_expiring_within_a_week_are_counted_and_linked_to_the_items_list(viewer):
+def test_copies_whose_uid_expiry_falls_within_a_week_are_counted_and_linked_to_the_items_list(viewer):
     store = make_storage()
     now = timezone.now()
     make_item(store, item_state="READY", uid_expiration=now + timedelta(days=2))
@@ -223,7 +223,25 @@ def test_copies_expiring_within_a_week_are_counted_and_linked_to_the_items_list(
     html = viewer.get("/").content.decode()
 
     assert big_figure(html, "expiring-heading") == 2
-    assert '<a href="/items?expires_within_days=7">' in html
+    assert '<h2 id="expiring-heading">uid expiry within 7 days</h2>' in html
+    assert '<a href="/items?expires_within_days=7">These copies</a>' in html
+
+
+def test_a_fresh_copy_counts_by_its_default_uid_expiry_and_the_card_says_nothing_acts_on_it(viewer, settings):
+    settings.DLM_UID_EXPIRATION = timedelta(hours=36)
+    make_item(make_storage(), item_state="READY")  # no uid_expiration given: now + 36 h
+
+    html = viewer.get("/").content.decode()
+
+    assert big_figure(html, "expiring-heading") == 1
+    note = re.search(r'<p class="muted" id="expiring-note">(.*?)</p>', html, re.S)
+    assert note, html
+    text = re.sub(r"<[^>]+>", "", note.group(1))
+    assert text.startswith("For information:")
+    assert "uid_expiration is 36 h after it was made unless the client gives one (DLM_UID_EXPIRATION_HOURS)" in text
+    assert "so fresh copies count here" in text
+    assert "Nothing expires or deletes copies automatically yet" in text
+    assert "Expiring within" not in html
 
 
 def test_catalogue_figures_are_reused_for_a_while_and_say_when_they_were_taken(viewer):

@@ -1,7 +1,7 @@
 """Pages: the dashboard — what is stored where, what is moving, what failed and why.
 
-The catalogue's aggregate figures (items by state, bytes and items per storage, items expiring
-soon) cost a pass over ``data_item``; at a million rows that is too slow for every page view, so
+The catalogue's aggregate figures (items by state, bytes and items per storage, copies whose uid
+expiry is near) cost a pass over ``data_item``; at a million rows that is too slow for every page view, so
 they are computed at most every ``DLM_UI_FIGURES_SECONDS`` per process and shown with their time. The
 copy jobs are read live: their queries use the ``state`` and ``date`` indexes.
 """
@@ -76,8 +76,8 @@ def _figures_now() -> dict[str, Any]:
 
 
 def catalogue_figures() -> dict[str, Any]:
-    """Items by state, per-storage figures and the count of copies expiring within
-    ``EXPIRING_DAYS``, as of at most ``DLM_UI_FIGURES_SECONDS`` ago (``as_of`` says when)."""
+    """Items by state, per-storage figures and the count of copies whose ``uid_expiration`` falls
+    within ``EXPIRING_DAYS``, as of at most ``DLM_UI_FIGURES_SECONDS`` ago (``as_of`` says when)."""
     figures = cache.get(FIGURES_KEY)
     if figures is None:
         figures = _figures_now()
@@ -176,7 +176,8 @@ def first_line(text: str) -> str:
 @role_required(Role.VIEWER)
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The catalogue at a glance: items by state, storages' use and reachability, copy jobs of the
-    last day, items expiring within a week, and the latest failures with their reasons."""
+    last day, copies whose uid expiry falls within a week (information only: nothing acts on it
+    yet), and the latest failures with their reasons."""
     figures = catalogue_figures()
     states = figures["states"]
     storages = list(Storage.objects.select_related("location").order_by("storage_name"))
@@ -191,6 +192,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "jobs_hours": JOBS_HOURS,
         "failures": _latest_failures(),
         "expiring_days": EXPIRING_DAYS,
+        "uid_expiration_hours": round(settings.DLM_UID_EXPIRATION.total_seconds() / 3600),
         "figures_seconds": settings.DLM_UI_FIGURES_SECONDS,
     }
     return render(request, "ui/dashboard.html", context)
