@@ -581,8 +581,8 @@ def test_concurrent_duplicates_give_one_item_and_one_422(make_api, tmp_path):
         results = race(token, lambda api: _register(api, storage, item_name="f", uri="f"))
         assert sorted(r.status_code for r in results) == [200, 422], [r.content for r in results]
         refused = next(r for r in results if r.status_code == 422)
-        assert refused.json()["exec"] == "ValueAlreadyInDB"
-        assert DataItem.objects.count() == 1
+        assert refused.json() == {"exec": "ValueAlreadyInDB", "message": "Item is already registered on storage! f"}
+        assert list(DataItem.objects.values_list("item_name", "uri", "item_state")) == [("f", "f", "READY")]
 
 
 # --- expirations (upstream: always 500) ------------------------------------------------------
