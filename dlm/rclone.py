@@ -599,7 +599,7 @@ def hash_types(config: dict[str, Any]) -> tuple[str, ...]:
 def size(config: dict[str, Any], path: str) -> tuple[int, int]:
     """Total bytes and number of files under ``path`` (a directory tree)."""
     fs = _fs(config)
-    fs["_root"] = full_path(fs["_root"], path) or "/"
+    fs["_root"] = full_path(fs["_root"], path).rstrip("/") or "/"  # a directory, not "dir/"
     answer = DAEMON.call("operations/size", {"fs": fs}, timeout=max(_timeout(), 300))
     return int(answer["bytes"]), int(answer["count"])
 
@@ -642,7 +642,7 @@ _COPY = {"LowLevelRetries": 3}
 
 def _fs_at(config: dict[str, Any], path: str) -> dict[str, Any]:
     fs = _fs(config)
-    fs["_root"] = full_path(fs["_root"], path) or "/"
+    fs["_root"] = full_path(fs["_root"], path).rstrip("/") or "/"  # a directory, not "dir/"
     return fs
 
 
