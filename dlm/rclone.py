@@ -749,15 +749,13 @@ def stats_delete(group: str) -> None:
         pass
 
 
-def remove(config: dict[str, Any], path: str, *, tree: bool) -> None:
-    """Delete the file (or, ``tree``, everything under the directory) at ``path``; nothing there is fine."""
+def remove(config: dict[str, Any], path: str) -> None:
+    """Delete the file at ``path``; nothing there is fine. (Never a directory: one may hold files
+    that are not DLM's.)"""
     if stat(config, path, hashes=()) is None:
         return
     try:
-        if tree:
-            DAEMON.call("operations/purge", {"fs": _fs(config), "remote": _remote(path)}, timeout=max(_timeout(), 300))
-        else:
-            DAEMON.call("operations/deletefile", {"fs": _fs(config), "remote": _remote(path)})
+        DAEMON.call("operations/deletefile", {"fs": _fs(config), "remote": _remote(path)})
     except RcloneError as exc:
         if exc.status != 404:
             raise

@@ -341,7 +341,7 @@ def _verify_phase(attempt: _Attempt) -> None:
         # only the files this copy wrote, never a directory (it may hold files that are not ours).
         for path in bad:
             try:
-                rclone.remove(attempt.dst_config, path, tree=False)
+                rclone.remove(attempt.dst_config, path)
             except rclone.RcloneError as exc:
                 log.warning("copy job %s: could not remove the bad copy %s: %s", attempt.migration.pk, path, exc)
         raise
@@ -500,7 +500,7 @@ def _cancel(migration: Migration, token: int, attempt: _Attempt | None) -> None:
     # the files copied so far are whole copies of the source's, and it may hold files not ours.
     if attempt is not None and not attempt.tree:
         try:
-            rclone.remove(attempt.dst_config, attempt.dst_path, tree=False)
+            rclone.remove(attempt.dst_config, attempt.dst_path)
         except rclone.RcloneError as exc:
             log.warning("copy job %s: could not remove the partial copy: %s", migration.pk, exc)
     now = timezone.now()
