@@ -7,5 +7,6 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import signals
+        from audit.api import views  # noqa: F401  (registers the audit trail query)
 
         signals.connect()

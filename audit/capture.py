@@ -19,11 +19,11 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from audit.choices import Action
-from audit.context import Actor
 from audit.services import audit_records_write, record_row
-from audit.values import jsonable, mask_options, masked
-from dlm.crypto import SecretDecryptionError
-from dlm.secrets import MASK
+from audit.values import jsonable, masked
+from core.actor import Actor
+from core.crypto import SecretDecryptionError
+from core.secrets import MASK, mask_options
 
 # Rows of one UPDATE ... WHERE pk IN (...): within SQLite's oldest limit of 999 parameters.
 PK_CHUNK = 900

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from audit.choices import Auth, Via
-from audit.context import acting_for_request
+from core.actor import Auth, Via, acting_for_request
 
 # Requests that change nothing (as HTTP means them): no actor, no cost.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -19,7 +18,7 @@ class AuditActorMiddleware:
     under ``/admin/``, else ``ui``; the operation is ``admin:<url name>`` or ``ui:<url name>``
     (the path when the URL has no name). Goes after ``AuthenticationMiddleware``.
 
-    API calls with a token are not session requests: ``dlm.contract`` sets their actor.
+    API calls with a token are not session requests: ``core.contract`` sets their actor.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

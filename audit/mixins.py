@@ -15,8 +15,8 @@ from django.db import models, router, transaction
 
 from audit import capture
 from audit.capture import AuditSpec
-from audit.context import current_actor
 from audit.services import batched
+from core.actor import current_actor
 
 
 class AuditedQuerySet(models.QuerySet):

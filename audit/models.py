@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from audit.choices import Action, Auth, ObjectType, Via
+from audit.choices import Action, ObjectType
+from core.actor import Auth, Via
 
 
 class AppendOnlyError(Exception):

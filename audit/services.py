@@ -13,9 +13,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from audit.choices import Action, ObjectType
-from audit.context import Actor, current_actor
 from audit.models import AuditRecord
-from audit.values import jsonable, mask_options
+from audit.values import jsonable
+from core.actor import Actor, current_actor
+from core.secrets import mask_options
 
 # The columns of a record as ``record_row`` makes it, in insert order.
 COLUMNS = (

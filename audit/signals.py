@@ -18,8 +18,8 @@ from knox.models import AuthToken
 from audit import capture
 from audit.capture import EXTERNAL_SPECS, AuditSpec, spec_for
 from audit.choices import Action, ObjectType
-from audit.context import current_actor
 from audit.services import audit_records_write, record_row
+from core.actor import current_actor
 
 
 def record_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import models
 
-from dlm.secrets import MASK, is_secret_option
+from core.secrets import MASK
 
 
 def jsonable(value: Any) -> Any:
@@ -60,21 +60,6 @@ def _jsonable_other(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return f"<{len(value)} bytes>"
     return str(value)
-
-
-def mask_options(node: Any) -> Any:
-    """A JSON value with the value of every secret option (``dlm.secrets.is_secret_option``: pass,
-    secret_access_key, token…), at any depth, replaced by ``"***"``."""
-    if isinstance(node, dict):
-        return {
-            key: MASK
-            if is_secret_option(str(key)) and not isinstance(value, dict) and value not in (None, "")
-            else mask_options(value)
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [mask_options(item) for item in node]
-    return node
 
 
 def masked(value: Any) -> Any:

@@ -146,7 +146,7 @@ def main() -> int:
             env,
             "shell",
             "-c",
-            "from dlm.tokens import account_ensure; from dlm.roles import Role; "
+            "from accounts.tokens import account_ensure; from accounts.roles import Role; "
             f"u = account_ensure(username='{USER}', role=Role.ADMIN); u.set_password('{PASSWORD}'); u.save()",
         )
         port = free_port()

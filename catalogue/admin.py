@@ -8,6 +8,7 @@ before it is stored (``catalogue.admin_forms``). Secret options are never shown.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -17,13 +18,18 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect
 
+from accounts.admin_site import CappedCountPaginator, admin_link, changelist_link, links
 from catalogue.admin_forms import ROWS_MIN, parameter_rows, row_fields, storage_config_form
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
+from catalogue.selectors import storage_in_use
 from catalogue.services.storages import storage_check_access, storage_config_check
-from dlm.admin_site import CappedCountPaginator, admin_link, changelist_link, links
-from dlm.crypto import SecretDecryptionError
-from dlm.secrets import MASK, mask_secrets
-from migrations_app.models import Migration
+from core.crypto import SecretDecryptionError
+from core.secrets import MASK, mask_secrets
+
+# Links that apps above the catalogue add to the "related" cell of a storage and of a data item
+# (the copy jobs, say), so that the catalogue never imports them: each returns safe HTML.
+STORAGE_LINKS: list[Callable[[Storage], str]] = []
+DATA_ITEM_LINKS: list[Callable[[DataItem], str]] = []
 
 
 @admin.register(LocationFacility)
@@ -144,8 +150,7 @@ class StorageAdmin(admin.ModelAdmin):
         return links(
             changelist_link(StorageConfig, "rclone configs", storage__storage_id__exact=storage.pk),
             changelist_link(DataItem, "data items", storage__storage_id__exact=storage.pk),
-            changelist_link(Migration, "copies from here", source_storage__storage_id__exact=storage.pk),
-            changelist_link(Migration, "copies to here", destination_storage__storage_id__exact=storage.pk),
+            *(link(storage) for link in STORAGE_LINKS),
         )
 
     @admin.action(description="Check access (rclone stats the storage's remote)")
@@ -161,12 +166,7 @@ class StorageAdmin(admin.ModelAdmin):
         # A storage holding items or jobs cannot be deleted (PROTECT). Say so by storage, rather
         # than letting Django list every protected row (a storage may hold a million items).
         storages = list(objs)
-        busy = {
-            storage.pk
-            for storage in storages
-            if DataItem.objects.filter(storage_id=storage.pk).exists()
-            or Migration.objects.filter(Q(source_storage_id=storage.pk) | Q(destination_storage_id=storage.pk)).exists()
-        }
+        busy = {storage.pk for storage in storages if storage_in_use(storage)}
         if busy:
             protected = [
                 f"{storage.storage_name}: it holds data items or copy jobs"
@@ -410,7 +410,7 @@ class DataItemAdmin(admin.ModelAdmin):
         oid = item.oid or item.uid
         return links(
             changelist_link(DataItem, "every copy of this object", q=str(oid)),
-            changelist_link(Migration, "copy jobs of this object", q=str(oid)),
+            *(link(item) for link in DATA_ITEM_LINKS),
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,6 +1,6 @@
 """The admin's form for a storage's rclone remote: its name, type, root path and options as fields.
 
-Secret options (``dlm.secrets.is_secret_option``) never reach the page: a stored one is an empty
+Secret options (``core.secrets.is_secret_option``) never reach the page: a stored one is an empty
 password input (placeholder "unchanged") that keeps the stored value when left empty, replaces it
 when filled in, and is removed with its "remove" box. The form reads no secret value: it asks
 the service to keep the stored ones by their place (``secrets_kept``).
@@ -21,9 +21,9 @@ from django.core.exceptions import ValidationError
 
 from catalogue.models import StorageConfig
 from catalogue.services.storages import storage_config_create, storage_config_update
-from dlm.crypto import SecretDecryptionError
-from dlm.errors import DataLifecycleError, RequestValidationError
-from dlm.secrets import is_secret_option
+from core.crypto import SecretDecryptionError
+from core.errors import DataLifecycleError, RequestValidationError
+from core.secrets import is_secret_option
 
 ROWS_MIN = 10  # option rows on the form, at least
 ROWS_SPARE = 3  # empty rows after a stored definition's options

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from dlm import params as p
-from dlm.errors import RequestValidationError, validation_error
+from core import params as p
+from core.errors import RequestValidationError, validation_error
 
 # Subclasses before IntegerField (both are subclasses of it): the first isinstance match wins.
 _INT_RANGES = {
@@ -30,7 +30,7 @@ def column_fields(model: type[models.Model]) -> dict[str, models.Field]:
 
 
 def _hidden_fields() -> tuple[type, ...]:
-    from dlm.crypto import EncryptedJSONField
+    from core.crypto import EncryptedJSONField
 
     return (EncryptedJSONField,)
 

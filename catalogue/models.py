@@ -9,9 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from audit.capture import AuditSpec
-from audit.choices import ObjectType
-from audit.mixins import AuditedModel
+from audit.recording import AuditedModel, AuditSpec, ObjectType
 from catalogue.choices import (
     ChecksumMethod,
     ConfigType,
@@ -24,7 +22,7 @@ from catalogue.choices import (
     StorageInterface,
     StorageType,
 )
-from dlm.crypto import EncryptedJSONField
+from core.crypto import EncryptedJSONField
 
 
 def default_uid_expiration() -> datetime:
@@ -119,7 +117,7 @@ class StorageConfig(AuditedModel):
     """An rclone remote definition (``{name, type, parameters, root_path}``) for a storage.
 
     Secret options are kept apart from the rest, encrypted: ``config`` holds the definition
-    without them, ``secrets`` the removed values with their places. ``dlm.secrets`` joins
+    without them, ``secrets`` the removed values with their places. ``core.secrets`` joins
     and masks them; nothing else should read ``secrets``.
     """
 

@@ -1,21 +1,7 @@
-"""The rows the API returns, with upstream's column names and JSON forms.
-
-uuids are strings, timestamps are naive UTC ISO text (as PostgREST printed upstream's
-``timestamp without time zone``), numerics are numbers. Rows are built from ``.values()`` so that a
-query returns exactly the columns it shows, without model instances.
-"""
+"""The catalogue's columns as the API returns them: (JSON key, ORM attribute) in upstream's
+column order (``core.rows`` turns querysets into rows of them)."""
 
 from __future__ import annotations
-
-import uuid
-from collections.abc import Iterable
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
-
-from django.db.models import QuerySet
-
-from catalogue.fastsql import fetch
 
 # (JSON key, ORM attribute) in upstream column order.
 LOCATION_COLUMNS = [
@@ -60,44 +46,3 @@ DATA_ITEM_FIELDS = [
     "compression_method", "parents", "children", "metadata",
 ]  # fmt: skip
 DATA_ITEM_COLUMNS = [(name, name) for name in DATA_ITEM_FIELDS]
-
-
-def json_value(value: Any) -> Any:
-    """One column value in its JSON form."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
-def rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The queryset's rows as JSON objects with the given columns.
-
-    Simple querysets (all the API's lookups) run as cached SQL with the ORM's conversions
-    (``catalogue.fastsql``); the others through the ORM as usual.
-    """
-    records = fetch(queryset, [attr for _, attr in columns])
-    if records is None:
-        return orm_rows(queryset, columns)
-    keys = [key for key, _ in columns]
-    return [{key: json_value(value) for key, value in zip(keys, record, strict=True)} for record in records]
-
-
-def orm_rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """``rows`` through the ORM alone."""
-    attrs = [attr for _, attr in columns]
-    keys = [key for key, _ in columns]
-    return [
-        {key: json_value(value) for key, value in zip(keys, record, strict=True)}
-        for record in queryset.values_list(*attrs)
-    ]
-
-
-def row_of(instance: Any, columns: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """One model instance as a JSON row."""
-    return {key: json_value(getattr(instance, attr)) for key, attr in columns}

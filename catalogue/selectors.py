@@ -12,42 +12,22 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
+from django.db import models
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from audit.values import mask_options
-from catalogue import fastsql
 from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
-from dlm.contract import json_problem
-from dlm.crypto import SecretDecryptionError, decrypt_json
-from dlm.errors import InvalidQueryParameters, RequestValidationError, validation_error
-from dlm.secrets import mask_secrets
-
-MAX_OFFSET = 2**62  # well within the database's 64-bit OFFSET
+from core import fastsql
+from core.contract import json_problem
+from core.crypto import SecretDecryptionError, decrypt_json
+from core.errors import InvalidQueryParameters, RequestValidationError, validation_error
+from core.paging import page
+from core.secrets import mask_options, mask_secrets
 
 log = logging.getLogger("catalogue.selectors")
-
-
-def page(queryset: QuerySet, *, limit: int | None = None, offset: int = 0, offset_name: str = "offset") -> QuerySet:
-    """One page of an ordered queryset, never longer than the configured cap.
-
-    ``offset_name`` is the query parameter that carried ``offset``, for the error."""
-    cap = settings.DLM_QUERY_LIMIT
-    errors = []
-    if limit is not None and not 1 <= limit <= cap:
-        errors.append(validation_error("less_than_equal", ["query", "limit"], f"limit must be 1 to {cap}", limit))
-    if not 0 <= offset <= MAX_OFFSET:
-        kind = "greater_than_equal" if offset < 0 else "less_than_equal"
-        msg = f"{offset_name} must be 0 to {MAX_OFFSET}"
-        errors.append(validation_error(kind, ["query", offset_name], msg, offset))
-    if errors:
-        raise RequestValidationError(errors)
-    size = limit or cap
-    return queryset[offset : offset + size]
 
 
 def facility_list() -> list[str]:
@@ -226,3 +206,13 @@ def data_item_new(*, check_date: datetime, uid: uuid.UUID | None = None) -> Quer
     """READY GAS-phase copies created after ``check_date``."""
     items = DataItem.objects.filter(uid_creation__gt=check_date, uid_phase=PhaseType.GAS, item_state=ItemState.READY)
     return items.filter(uid=uid) if uid else items
+
+
+def storage_in_use(storage: Storage) -> bool:
+    """True when a row of any app (a data item, a copy job…) refers to the storage by a protected
+    reference, so that the storage cannot be deleted."""
+    return any(
+        relation.related_model._default_manager.filter(**{relation.field.name: storage}).exists()
+        for relation in Storage._meta.related_objects
+        if relation.on_delete is models.PROTECT
+    )

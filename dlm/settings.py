@@ -18,7 +18,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from dlm.env import (
+from core.env import (
     ROLE_NAMES,
     env_bool,
     env_choice,
@@ -100,7 +100,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "dlm.apps.DlmAdminConfig",  # django.contrib.admin, with DLM's admin site
+    "accounts.apps.DlmAdminConfig",  # django.contrib.admin, with DLM's admin site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -113,7 +113,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
-    "dlm",
+    "core",
+    "accounts",
     "catalogue",
     "migrations_app",
     "audit",
@@ -171,14 +172,14 @@ WHITENOISE_USE_FINDERS = True
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "dlm.authentication.BearerTokenAuthentication",
-        "dlm.authentication.TrustedNetworkAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.TrustedNetworkAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "dlm.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -212,7 +213,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "dlm.contract.mark_required_bodies",
+        "core.contract.mark_required_bodies",
     ],
 }
 
@@ -306,8 +307,8 @@ OIDC_USE_PKCE = True
 OIDC_TIMEOUT = env_int("DLM_OIDC_TIMEOUT", 10, minimum=1)
 OIDC_STORE_ACCESS_TOKEN = False
 OIDC_STORE_ID_TOKEN = False
-OIDC_AUTHENTICATE_CLASS = "dlm.oidc.LoginStart"
-OIDC_CALLBACK_CLASS = "dlm.oidc.LoginCallback"
+OIDC_AUTHENTICATE_CLASS = "accounts.oidc.LoginStart"
+OIDC_CALLBACK_CLASS = "accounts.oidc.LoginCallback"
 # The claims that carry the username and the groups; how groups map to DLM's roles.
 DLM_OIDC_USERNAME_CLAIM = env_str("DLM_OIDC_USERNAME_CLAIM", "preferred_username").strip()
 DLM_OIDC_GROUPS_CLAIM = env_str("DLM_OIDC_GROUPS_CLAIM", "groups").strip()
@@ -324,7 +325,7 @@ DLM_PASSWORD_TOKENS = env_bool("DLM_PASSWORD_TOKENS", False)
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
-    AUTHENTICATION_BACKENDS.insert(0, "dlm.oidc.ProviderBackend")
+    AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.ProviderBackend")
 LOGIN_URL = "/oidc/authenticate/" if OIDC_ENABLED else "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login"

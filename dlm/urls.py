@@ -1,4 +1,7 @@
-"""DLM's URLs: the ska-dlm contract paths at the root, plus admin, docs and the OpenAPI document."""
+"""DLM's URLs: the ska-dlm contract paths at the root, plus admin, docs and the OpenAPI document.
+
+Each app registers its contract operations when Django starts (its ``AppConfig.ready()``); every
+registered operation is served here."""
 
 from __future__ import annotations
 
@@ -8,15 +11,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
 
-import audit.api.views  # noqa: F401  (registers the audit trail query)
-import catalogue.api.views  # noqa: F401  (registers the catalogue operations)
-import dlm.api  # noqa: F401  (registers the heartbeat)
-import dlm.gateway  # noqa: F401  (registers /scope and the tokens API)
-import migrations_app.api.views  # noqa: F401  (registers the copy-job operations)
-from dlm.api import OpenApiDocument, SwaggerDocs
-from dlm.contract import REGISTRY, urlpatterns_for
-from dlm.gateway import token_by_username_password
-from dlm.views import LoginView, token_by_auth_flow, tokens_page
+from accounts.gateway import token_by_username_password
+from accounts.views import LoginView, token_by_auth_flow, tokens_page
+from core.api import OpenApiDocument, SwaggerDocs
+from core.contract import REGISTRY, urlpatterns_for
 
 # Neither view below acts on anything, so a request without a CSRF token loses nothing by
 # reaching them: an API client's POST to an unknown path gets the contract's 404, not a CSRF

@@ -10,9 +10,10 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat, truncatechars
 
+from accounts.admin_site import CappedCountPaginator, admin_link, changelist_link, links
+from catalogue.admin import DATA_ITEM_LINKS, STORAGE_LINKS
 from catalogue.models import DataItem
-from dlm.admin_site import CappedCountPaginator, admin_link
-from dlm.errors import DataLifecycleError
+from core.errors import DataLifecycleError
 from migrations_app.models import Migration
 from migrations_app.services import copy_job_cancel, copy_job_retry
 
@@ -135,3 +136,18 @@ class MigrationAdmin(admin.ModelAdmin):
                 succeeded.append(str(migration_id))
         if succeeded:
             self.message_user(request, f"Migration {', '.join(succeeded)}: {done}", messages.SUCCESS)
+
+
+def _storage_links(storage) -> str:
+    return links(
+        changelist_link(Migration, "copies from here", source_storage__storage_id__exact=storage.pk),
+        changelist_link(Migration, "copies to here", destination_storage__storage_id__exact=storage.pk),
+    )
+
+
+def _data_item_links(item: DataItem) -> str:
+    return changelist_link(Migration, "copy jobs of this object", q=str(item.oid or item.uid))
+
+
+STORAGE_LINKS.append(_storage_links)
+DATA_ITEM_LINKS.append(_data_item_links)

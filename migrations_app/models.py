@@ -6,9 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.capture import AuditSpec
-from audit.choices import ObjectType
-from audit.mixins import AuditedModel
+from audit.recording import AuditedModel, AuditSpec, ObjectType
 from catalogue.models import Storage
 from migrations_app.choices import ACTIVE_STATES, JobState
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from catalogue.rows import row_of, rows
+from core.rows import row_of, rows
 from migrations_app.models import Migration
 
 # (JSON key, ORM attribute)

@@ -31,15 +31,14 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import schedule
 
-from audit.choices import Auth, Via
-from audit.context import acting
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem
 from catalogue.services.ingest import FILE_COUNT_KEY, RCLONE_HASHES
 from catalogue.services.storages import storage_remotes
-from dlm import rclone
-from dlm.crypto import SecretDecryptionError
-from dlm.errors import UnmetPreconditionForOperation
+from core import rclone
+from core.actor import Auth, Via, acting
+from core.crypto import SecretDecryptionError
+from core.errors import UnmetPreconditionForOperation
 from migrations_app.choices import ACTIVE_STATES, JobState
 from migrations_app.jobs import COPY_TASK, copy_task_send
 from migrations_app.models import Migration

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from dlm import params as p
-from dlm.errors import RequestValidationError, validation_error
+from core import params as p
+from core.errors import RequestValidationError, validation_error
 from migrations_app.models import Migration
 
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")

@@ -23,8 +23,8 @@ from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_item_insert
 from catalogue.services.ingest import uri_problem
 from catalogue.services.storages import storage_find, storage_remote
-from dlm.crypto import SecretDecryptionError
-from dlm.errors import (
+from core.crypto import SecretDecryptionError
+from core.errors import (
     InvalidQueryParameters,
     ObjectNotFound,
     RequestValidationError,

@@ -12,8 +12,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from dlm.roles import Role
-from dlm.tokens import account_ensure, api_token_create
+from accounts.roles import Role
+from accounts.tokens import account_ensure, api_token_create
 
 
 class Api:

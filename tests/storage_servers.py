@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dlm.rclone import rclone_binary
+from core.rclone import rclone_binary
 
 
 @dataclass

@@ -57,12 +57,12 @@ from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Task
 from django_q.tasks import _sync, async_task
 
+from accounts.models import ProviderIdentity
+from accounts.roles import Role
+from accounts.tokens import account_ensure, api_token_create
 from catalogue.models import DataItem, Location, Storage, StorageConfig
 from catalogue.services.storages import storage_config_create
-from dlm import rclone
-from dlm.models import ProviderIdentity
-from dlm.roles import Role
-from dlm.tokens import account_ensure, api_token_create
+from core import rclone
 from migrations_app import runner
 from migrations_app.choices import JobState
 from migrations_app.jobs import COPY_TASK
@@ -408,7 +408,7 @@ def seed(detector: Detector, servers: Servers, new_client: Callable[[], Capturin
         for option, value in _canaries(definition):
             detector.add(f"{storage_name} {option}", value)
             if option.endswith("pass"):  # rclone's password options travel obscured
-                detector.add_form(f"{storage_name} {option}", "obscured by dlm.rclone", rclone.obscure(value))
+                detector.add_form(f"{storage_name} {option}", "obscured by core.rclone", rclone.obscure(value))
 
     admin_account = account_ensure(username="leak-admin", role=Role.ADMIN)
     _, admin_token = api_token_create(user=admin_account, name="leak walker")

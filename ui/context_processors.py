@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dlm.roles import Role, has_role, user_role
+from accounts.roles import Role, has_role, user_role
 
 
 def account(request: HttpRequest) -> dict[str, Any]:

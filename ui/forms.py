@@ -14,15 +14,14 @@ from typing import Any, ClassVar
 from django import forms
 from django.db.models import TextChoices
 
-import catalogue.api.views  # noqa: F401  (registers the operations whose parameters the forms use)
 from catalogue.choices import LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
 from catalogue.models import Location, LocationFacility, Storage
 from catalogue.services.storages import rclone_config_clean
-from dlm import params as p
-from dlm import rclone
-from dlm.contract import REGISTRY, Param
-from dlm.errors import DataLifecycleError, RequestValidationError
-from dlm.secrets import SECRET_OPTION_NAMES, is_secret_option
+from core import params as p
+from core import rclone
+from core.contract import REGISTRY, Param
+from core.errors import DataLifecycleError, RequestValidationError
+from core.secrets import SECRET_OPTION_NAMES, is_secret_option
 
 PARAMETER_ROWS = 8  # key/value rows of the config form
 

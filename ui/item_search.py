@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from catalogue.choices import ItemState, ItemType, PhaseType
 from catalogue.models import DataItem
-from dlm import params as p
+from core import params as p
 
 PAGE_SIZE = 50
 SEARCH_WINDOW = 5000  # rows of the catalogue a metadata search reads in order before using its index

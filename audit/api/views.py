@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.roles import Role
 from audit import selectors
-from audit.choices import Action, Auth, ObjectType, Via
-from catalogue.rows import orm_rows
-from catalogue.selectors import page
-from dlm.contract import Param, operation
-from dlm.roles import Role
+from audit.choices import Action, ObjectType
+from core.actor import Auth, Via
+from core.contract import Param, operation
+from core.paging import page
+from core.rows import orm_rows
 
 TAG = "audit"
 

@@ -7,7 +7,7 @@ import django.utils.timezone
 from django.db import migrations, models
 
 import catalogue.models
-import dlm.crypto
+import core.crypto
 
 
 class Migration(migrations.Migration):
@@ -354,7 +354,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("config", models.JSONField()),
-                ("secrets", dlm.crypto.EncryptedJSONField(blank=True, editable=False, null=True)),
+                ("secrets", core.crypto.EncryptedJSONField(blank=True, editable=False, null=True)),
                 ("config_date", models.DateTimeField(default=django.utils.timezone.now)),
                 (
                     "storage",

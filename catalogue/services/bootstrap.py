@@ -20,7 +20,7 @@ from django.db import transaction
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services.locations import location_create
 from catalogue.services.storages import storage_check_access, storage_config_create, storage_create
-from dlm.errors import DataLifecycleError, RequestValidationError
+from core.errors import DataLifecycleError, RequestValidationError
 
 log = logging.getLogger("catalogue.bootstrap")
 

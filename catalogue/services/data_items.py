@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, transaction
@@ -12,11 +13,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg import errors as psycopg_errors
 
-from audit import capture
-from audit.context import current_actor
+from audit.recording import created_recorded
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Storage
-from dlm.errors import (
+from core.actor import current_actor
+from core.errors import (
     InvalidQueryParameters,
     ObjectNotFound,
     UnmetPreconditionForOperation,
@@ -25,6 +26,26 @@ from dlm.errors import (
 
 # Columns the server owns: the primary key and the creation time (set on insert).
 SERVER_COLUMNS = frozenset({"uid_creation"})
+
+# Checks that apps above the catalogue register (``state_guard_register``) to refuse a change of
+# copies' state while they work on them: the copy jobs refuse it for a copy they are writing. Each
+# takes the rows about to change and answers why not, or None.
+StateGuard = Callable[[QuerySet], str | None]
+_STATE_GUARDS: list[StateGuard] = []
+
+
+def state_guard_register(guard: StateGuard) -> StateGuard:
+    """Have ``guard`` consulted before any service changes copies' ``item_state``."""
+    if guard not in _STATE_GUARDS:
+        _STATE_GUARDS.append(guard)
+    return guard
+
+
+def _check_state_guards(rows: QuerySet) -> None:
+    for guard in _STATE_GUARDS:
+        reason = guard(rows)
+        if reason:
+            raise UnmetPreconditionForOperation(reason, field="item_state")
 
 
 def _duplicate(item_name: str | None) -> ValueAlreadyInDB:
@@ -102,7 +123,7 @@ def _copy_in(items: list[DataItem]) -> None:
         item._state.adding = False
     actor = current_actor()
     if actor is not None:
-        capture.created_recorded(items, actor, using=DEFAULT_DB_ALIAS)
+        created_recorded(items, actor, using=DEFAULT_DB_ALIAS)
 
 
 def _conflict(items: list[DataItem]) -> ValueAlreadyInDB:
@@ -169,6 +190,8 @@ def _apply(rows: QuerySet, fields: dict[str, Any], not_found: ObjectNotFound) ->
         first = rows.select_for_update().first()
         if first is None:
             raise not_found
+        if "item_state" in fields:
+            _check_state_guards(rows)
         if fields:
             try:
                 with transaction.atomic():

@@ -20,9 +20,9 @@ from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
 from catalogue.services.storages import storage_find, storage_remote
-from dlm import params as p
-from dlm import rclone
-from dlm.errors import (
+from core import params as p
+from core import rclone
+from core.errors import (
     InvalidQueryParameters,
     RequestValidationError,
     UnmetPreconditionForOperation,

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from catalogue.columns import validate_instance
 from catalogue.models import Location, LocationFacility
-from dlm.errors import DatabaseOperationError, InvalidQueryParameters, ValueAlreadyInDB
+from core.errors import DatabaseOperationError, InvalidQueryParameters, ValueAlreadyInDB
 
 
 def location_create(

@@ -16,10 +16,9 @@ from django.utils import timezone
 from catalogue.choices import ConfigType
 from catalogue.columns import clean_columns, validate_instance
 from catalogue.models import Location, Storage, StorageConfig
-from catalogue.rows import json_value
-from dlm import rclone
-from dlm.crypto import SecretDecryptionError
-from dlm.errors import (
+from core import rclone
+from core.crypto import SecretDecryptionError
+from core.errors import (
     DatabaseOperationError,
     InvalidQueryParameters,
     ObjectNotFound,
@@ -27,7 +26,8 @@ from dlm.errors import (
     UnmetPreconditionForOperation,
     validation_error,
 )
-from dlm.secrets import join_secrets, split_secrets
+from core.rows import json_value
+from core.secrets import join_secrets, split_secrets
 
 # The keys an ``init_storage`` body must carry (upstream answered 200 "" without them).
 STORAGE_BODY_KEYS = (

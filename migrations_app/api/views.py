@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalogue.api.schemas import row_schema
-from catalogue.api.views.common import PAGING, uuid_param
-from catalogue.selectors import page
-from dlm.contract import Param, operation
-from dlm.roles import Role
+from accounts.roles import Role
+from core.contract import Param, operation, uuid_param
+from core.paging import PAGING, page
+from core.schemas import row_schema
 from migrations_app import selectors, services
 from migrations_app.models import Migration
 from migrations_app.rows import MIGRATION_COLUMNS, migration_row, migration_rows

@@ -14,13 +14,13 @@ from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule, Success
 from django_q.tasks import async_task
 
-from audit.context import acting
+from accounts.models import ProviderIdentity
+from accounts.roles import Role
+from accounts.tokens import account_ensure, api_token_create
 from audit.services import audit_record
 from catalogue.models import LocationFacility
 from catalogue.services.storages import storage_config_create
-from dlm.models import ProviderIdentity
-from dlm.roles import Role
-from dlm.tokens import account_ensure, api_token_create
+from core.actor import acting
 from migrations_app.choices import JobState
 from migrations_app.models import Migration
 from tests.factories import make_item, make_location, make_storage

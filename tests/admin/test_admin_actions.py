@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.roles import Role
+from accounts.tokens import account_ensure, api_token_create
 from catalogue.models import DataItem, Storage
 from catalogue.services.storages import storage_config_create
-from dlm.roles import Role
-from dlm.tokens import account_ensure, api_token_create
 from migrations_app.choices import JobState
 from migrations_app.models import Migration
 from tests.conftest import Api

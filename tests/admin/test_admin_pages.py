@@ -14,10 +14,10 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.admin_site import CappedCountPaginator
+from accounts.roles import Role
+from accounts.tokens import account_ensure
 from catalogue.models import DataItem, StorageConfig
-from dlm.admin_site import CappedCountPaginator
-from dlm.roles import Role
-from dlm.tokens import account_ensure
 from tests.admin.conftest import SEEDED_SECRET
 from tests.factories import make_item, make_storage
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from catalogue.models import StorageConfig
 from catalogue.services.storages import storage_config_check, storage_config_create
-from dlm.secrets import join_secrets
+from core.secrets import join_secrets
 from tests.admin.conftest import raw_table
 from tests.factories import make_storage
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from dlm.roles import Role
+from accounts.roles import Role
 
 PUBLIC = {"heartbeat", "scope"}  # /scope judges the token it is given, not the caller
 RANKS = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]

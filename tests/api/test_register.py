@@ -18,8 +18,8 @@ from django.utils import timezone as dj_timezone
 
 from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.services.storages import rclone_config_clean, storage_remote
-from dlm import rclone
-from dlm.secrets import split_secrets
+from core import rclone
+from core.secrets import split_secrets
 from tests.conftest import Api, race
 from tests.factories import make_item, make_storage
 

@@ -9,8 +9,8 @@ import pytest
 
 from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.services.storages import rclone_config_clean
-from dlm import rclone
-from dlm.secrets import split_secrets
+from core import rclone
+from core.secrets import split_secrets
 from tests.factories import make_item, make_storage
 
 URL = "/ingest/register_data_items"

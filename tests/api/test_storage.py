@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from catalogue.models import Location, Storage, StorageConfig
-from dlm.secrets import join_secrets
+from core.secrets import join_secrets
 from tests.factories import make_location, make_storage
 
 LOCATION_TYPES = "'local-dev', 'low-integration', 'mid-integration', 'low-operations' or 'mid-operations'"

@@ -14,10 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from catalogue.models import Location, Storage, StorageConfig
-from catalogue.rows import json_value
 from catalogue.services import storage_config_create
 from catalogue.services.bootstrap import catalogue_bootstrap
 from catalogue.services.storages import storage_check_access
+from core.rows import json_value
 from tests.factories import make_location, make_storage
 from tests.storage_servers import _free_port
 

@@ -13,13 +13,13 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.test import Client
 
-from audit.context import acting
+from accounts.roles import Role
+from accounts.tokens import account_ensure
 from catalogue.models import Storage, StorageConfig
 from catalogue.rows import STORAGE_COLUMNS
 from catalogue.services.storages import storage_config_create
-from dlm.roles import Role
-from dlm.secrets import MASK, join_secrets
-from dlm.tokens import account_ensure
+from core.actor import acting
+from core.secrets import MASK, join_secrets
 from tests.factories import make_location, make_storage
 from tests.test_secret_leaks import _OBSCURE_KEY, Detector, canary
 

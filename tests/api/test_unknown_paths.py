@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.roles import Role
+from accounts.tokens import account_ensure, api_token_create
 from catalogue.models import Location
-from dlm.roles import Role
-from dlm.tokens import account_ensure, api_token_create
 
 pytestmark = pytest.mark.django_db
 

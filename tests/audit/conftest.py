@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from django.db import connection
 
-from audit.context import Actor, acting
 from audit.models import AuditRecord
+from core.actor import Actor, acting
 
 
 def raw_audit_rows() -> str:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from knox.models import AuthToken
 
-from dlm.tokens import api_token_create
+from accounts.tokens import api_token_create
 from tests.audit.conftest import raw_audit_rows, records
 
 pytestmark = pytest.mark.django_db

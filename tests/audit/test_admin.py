@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from accounts.tokens import api_token_create
 from audit.models import AuditRecord
 from audit.services import audit_record
 from catalogue.models import Storage
-from dlm.tokens import api_token_create
 from tests.audit.conftest import form_fields, raw_audit_rows, records
 from tests.factories import make_storage
 

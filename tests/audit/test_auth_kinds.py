@@ -7,8 +7,8 @@ import ipaddress
 import pytest
 from django.test import Client
 
-from dlm import oidc
-from dlm.env import TrustedNetwork
+from accounts import oidc
+from core.env import TrustedNetwork
 from tests.audit.conftest import records
 from tests.conftest import Api
 

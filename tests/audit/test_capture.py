@@ -14,12 +14,12 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
-from audit.context import acting, current_actor, unattended
 from audit.middleware import AuditActorMiddleware
 from audit.models import AuditRecord
 from audit.services import audit_record
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
 from catalogue.services import data_item_insert, data_items_insert, location_create
+from core.actor import acting, current_actor, unattended
 from migrations_app.models import Migration
 from tests.audit.conftest import raw_audit_rows, records
 from tests.factories import make_item, make_storage

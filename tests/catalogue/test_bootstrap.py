@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services import storage_config_create
-from dlm.secrets import join_secrets
+from core.secrets import join_secrets
 from tests.factories import make_location, make_storage
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from catalogue import services
 from catalogue.models import DataItem
-from dlm.errors import UnmetPreconditionForOperation, ValueAlreadyInDB
+from core.errors import UnmetPreconditionForOperation, ValueAlreadyInDB
 from tests.factories import make_item, make_storage
 
 pytestmark = pytest.mark.django_db
@@ -172,8 +172,8 @@ def test_unknown_storage_is_refused_and_nothing_is_inserted():
 
 
 def test_many_rows_at_once_keep_every_column_the_oid_rule_and_the_audit_trail():
-    from audit.context import acting
     from audit.models import AuditRecord
+    from core.actor import acting
 
     storage = make_storage()
     known = make_item(storage, item_name="known")

@@ -8,8 +8,8 @@ from django.db import connection
 
 from catalogue import services
 from catalogue.models import StorageConfig
-from dlm.crypto import SecretDecryptionError
-from dlm.secrets import MASK, is_secret_option, join_secrets, mask_secrets, split_secrets
+from core.crypto import SecretDecryptionError
+from core.secrets import MASK, is_secret_option, join_secrets, mask_secrets, split_secrets
 from tests.factories import make_storage
 
 pytestmark = pytest.mark.django_db

@@ -416,7 +416,7 @@ def test_cancel_requested_stops_the_copy_and_removes_the_partial_copy(tmp_path, 
 
     monkeypatch.setattr(runner, "_wait", cancel_then_wait)
     # rclone would finish 2 MB locally before the first poll: slow it down for this copy
-    from dlm import rclone
+    from core import rclone
 
     rclone.DAEMON.call("core/bwlimit", {"rate": "200k"})
     try:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from dlm.roles import Role
-from dlm.tokens import account_ensure
+from accounts.roles import Role
+from accounts.tokens import account_ensure
 
 
 @pytest.fixture

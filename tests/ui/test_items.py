@@ -15,13 +15,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.tokens import account_ensure
 from audit.models import AuditRecord
 from catalogue import services
 from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.services.storages import rclone_config_clean
-from dlm.roles import Role
-from dlm.secrets import split_secrets
-from dlm.tokens import account_ensure
+from core.secrets import split_secrets
 from migrations_app import jobs as job_queue
 from migrations_app.models import Migration
 from tests.conftest import Api

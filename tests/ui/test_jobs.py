@@ -14,9 +14,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.tokens import account_ensure
 from catalogue.models import DataItem, Storage
-from dlm.roles import Role
-from dlm.tokens import account_ensure
 from migrations_app import jobs as job_queue
 from migrations_app.choices import JobState
 from migrations_app.models import Migration

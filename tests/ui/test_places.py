@@ -14,11 +14,11 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.tokens import account_ensure
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services import storage_config_create
-from dlm.roles import Role
-from dlm.secrets import join_secrets
-from dlm.tokens import account_ensure
+from core.secrets import join_secrets
 from migrations_app.choices import JobState
 from migrations_app.models import Migration
 from tests.factories import make_item, make_location, make_storage
@@ -711,7 +711,7 @@ def test_a_malformed_definition_is_refused_beside_each_field_at_once(admin):
 def test_the_pages_rule_for_secret_looking_options_is_the_servers(admin):
     """The config form's script hides a value as its option's name is typed, by a rule the page
     gets from the server: it must agree with ``is_secret_option``."""
-    from dlm.secrets import is_secret_option
+    from core.secrets import is_secret_option
     from ui.forms import ConfigForm
 
     rule = ConfigForm.secret_rule()

@@ -22,9 +22,9 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from accounts.roles import Role
 from catalogue.choices import ConfigType, ItemState
 from catalogue.models import DataItem, Storage, StorageConfig
-from dlm.roles import Role
 from migrations_app.choices import ACTIVE_STATES, JobState
 from migrations_app.models import Migration
 from ui.access import role_required

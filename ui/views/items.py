@@ -2,7 +2,7 @@
 history and copy jobs, and the operator's actions on it.
 
 The actions call the services the API calls, and read their form fields with the API
-operation's own parameter declarations (``dlm.contract.REGISTRY``): the same values are accepted
+operation's own parameter declarations (``core.contract.REGISTRY``): the same values are accepted
 and the same messages shown. A refused action changes nothing and shows the page again (422)
 with the reasons; a done one redirects (POST/redirect/GET) with a message.
 """
@@ -22,17 +22,15 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-import catalogue.api.views  # noqa: F401  (registers the operations whose parameters the actions read)
-import migrations_app.api.views  # noqa: F401  (registers copy_data_item)
+from accounts.roles import Role, has_role
 from audit.choices import ObjectType
 from audit.selectors import audit_query
 from catalogue import services
 from catalogue.choices import ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
-from dlm import params as p
-from dlm.contract import REGISTRY, Param
-from dlm.errors import DataLifecycleError, RequestValidationError, validation_error
-from dlm.roles import Role, has_role
+from core import params as p
+from core.contract import REGISTRY, Param
+from core.errors import DataLifecycleError, RequestValidationError, validation_error
 from migrations_app.models import Migration
 from migrations_app.services import copy_job_create
 from ui.access import role_required

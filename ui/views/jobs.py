@@ -20,10 +20,10 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.roles import Role
 from catalogue.models import DataItem, Storage
 from catalogue.services.storages import storage_find
-from dlm.errors import DataLifecycleError, ObjectNotFound
-from dlm.roles import Role
+from core.errors import DataLifecycleError, ObjectNotFound
 from migrations_app import selectors, services
 from migrations_app.choices import ACTIVE_STATES, FINAL_STATES, JobState
 from migrations_app.models import Migration

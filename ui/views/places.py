@@ -20,15 +20,15 @@ from django.urls import path
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from accounts.roles import Role
 from catalogue import services
 from catalogue.choices import ConfigType
 from catalogue.models import DataItem, Location, Storage, StorageConfig
 from catalogue.selectors import config_shown
 from catalogue.services.storages import storage_check_access
-from dlm.crypto import SecretDecryptionError
-from dlm.errors import DataLifecycleError, RequestValidationError
-from dlm.roles import Role
-from dlm.secrets import MASK, is_secret_option
+from core.crypto import SecretDecryptionError
+from core.errors import DataLifecycleError, RequestValidationError
+from core.secrets import MASK, is_secret_option
 from migrations_app.models import Migration
 from ui.access import role_required
 from ui.forms import RCLONE_TYPES, ConfigForm, LocationForm, StorageForm

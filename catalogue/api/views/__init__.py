@@ -1,6 +1,7 @@
-"""The catalogue's contract operations, declared with ``dlm.contract.operation``.
+"""The catalogue's contract operations, declared with ``core.contract.operation``.
 
-Importing this package registers them; ``catalogue.api.urls`` serves them.
+``CatalogueConfig.ready()`` imports this package, which registers them; ``dlm.urls`` serves every
+registered operation.
 """
 
 from catalogue.api.views import ingest, request, storage  # noqa: F401

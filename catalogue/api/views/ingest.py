@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from accounts.roles import Role
 from catalogue import services
-from catalogue.api.schemas import STRING, list_of
-from catalogue.api.views.common import uuid_param
 from catalogue.choices import ChecksumMethod, ItemType, PhaseType
-from dlm.contract import Body, Param, operation
-from dlm.roles import Role
+from core.contract import Body, Param, operation, uuid_param
+from core.schemas import STRING, list_of
 
 TAG = "ingest"
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from accounts.roles import Role
 from catalogue import selectors, services
-from catalogue.api.schemas import BOOLEAN, DATA_ITEM_ROW, list_of, subset
-from catalogue.api.views.common import PAGING, uuid_param
+from catalogue.api.schemas import DATA_ITEM_ROW
 from catalogue.choices import ItemState, PhaseType
 from catalogue.models import DataItem
-from catalogue.rows import DATA_ITEM_COLUMNS, row_of, rows
-from dlm import params as p
-from dlm.contract import Body, Param, operation
-from dlm.errors import RequestValidationError, validation_error
-from dlm.roles import Role
+from catalogue.rows import DATA_ITEM_COLUMNS
+from core import params as p
+from core.contract import Body, Param, operation, uuid_param
+from core.errors import RequestValidationError, validation_error
+from core.paging import PAGING, page
+from core.rows import row_of, rows
+from core.schemas import BOOLEAN, list_of, subset
 
 TAG = "request"
 IDENTIFIERS = (Param("item_name", default=""), uuid_param("oid"), uuid_param("uid"))
@@ -67,7 +69,7 @@ def _fits(name: str, value: str, column: str) -> str:
 def query_expired(request, *, offset, limit, skip) -> list[dict]:
     """READY copies whose uid_expiration is before now + offset."""
     found = selectors.data_item_expired(offset=offset)
-    return rows(selectors.page(found, limit=limit, offset=skip, offset_name="skip"), EXPIRED_COLUMNS)
+    return rows(page(found, limit=limit, offset=skip, offset_name="skip"), EXPIRED_COLUMNS)
 
 
 @operation(
@@ -81,7 +83,7 @@ def query_expired(request, *, offset, limit, skip) -> list[dict]:
 )
 def query_deleted(request, *, uid, limit, offset) -> list[dict]:
     """DELETED copies (or the one uid, if it is deleted)."""
-    return rows(selectors.page(selectors.data_item_deleted(uid=uid), limit=limit, offset=offset), DELETED_COLUMNS)
+    return rows(page(selectors.data_item_deleted(uid=uid), limit=limit, offset=offset), DELETED_COLUMNS)
 
 
 @operation(
@@ -100,7 +102,7 @@ def query_deleted(request, *, uid, limit, offset) -> list[dict]:
 def query_new(request, *, check_date, uid, limit, offset) -> list[dict]:
     """READY GAS-phase copies created after check_date."""
     found = selectors.data_item_new(check_date=_timestamp("check_date", check_date), uid=uid)
-    return rows(selectors.page(found, limit=limit, offset=offset), NEW_COLUMNS)
+    return rows(page(found, limit=limit, offset=offset), NEW_COLUMNS)
 
 
 @operation(
@@ -143,7 +145,7 @@ def query_exist_and_ready(request, *, item_name, oid, uid) -> bool:
 def query_item_storage(request, *, item_name, oid, uid, limit, offset) -> list[dict]:
     """Where the READY copies of an item are: oid, uid, item_name, storage_id, uri."""
     found = selectors.data_item_storage(item_name=item_name, oid=oid, uid=uid)
-    return rows(selectors.page(found, limit=limit, offset=offset), ITEM_STORAGE_COLUMNS)
+    return rows(page(found, limit=limit, offset=offset), ITEM_STORAGE_COLUMNS)
 
 
 @operation(
@@ -164,7 +166,7 @@ def query_data_item(request, *, item_name, oid, uid, storage_id, params, limit, 
     """Data items by uid > oid > item_name, storage_id and column filters (all combined); all when none."""
     filters = selectors.data_item_params(params) if params else None
     found = selectors.data_item_query(item_name=item_name, oid=oid, uid=uid, storage_id=storage_id, params=filters)
-    return rows(selectors.page(found, limit=limit, offset=offset), DATA_ITEM_COLUMNS)
+    return rows(page(found, limit=limit, offset=offset), DATA_ITEM_COLUMNS)
 
 
 # --- setters --------------------------------------------------------------------------------

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from accounts.roles import Role
 from catalogue import selectors, services
-from catalogue.api.schemas import BOOLEAN, LOCATION_ROW, OBJECT, STORAGE_ROW, STRING, list_of
-from catalogue.api.views.common import PAGING, uuid_param
+from catalogue.api.schemas import LOCATION_ROW, STORAGE_ROW
 from catalogue.choices import ConfigType, LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
 from catalogue.models import Storage
-from catalogue.rows import LOCATION_COLUMNS, STORAGE_COLUMNS, rows
+from catalogue.rows import LOCATION_COLUMNS, STORAGE_COLUMNS
 from catalogue.services.storages import rclone_config_clean, storage_check_access, storage_resolve
-from dlm import rclone
-from dlm.contract import Body, Param, operation
-from dlm.roles import Role
+from core import rclone
+from core.contract import Body, Param, operation, uuid_param
+from core.paging import PAGING, page
+from core.rows import rows
+from core.schemas import BOOLEAN, OBJECT, STRING, list_of
 
 TAG = "storage"
 
@@ -59,7 +61,7 @@ def get_ssh_public_key(request) -> str:
 def query_location(request, *, location_name, location_id, limit, offset) -> list[dict]:
     """Locations by name (which wins over the id), by id, or all."""
     found = selectors.location_query(location_name=location_name, location_id=location_id)
-    return rows(selectors.page(found, limit=limit, offset=offset), LOCATION_COLUMNS)
+    return rows(page(found, limit=limit, offset=offset), LOCATION_COLUMNS)
 
 
 @operation(
@@ -225,4 +227,4 @@ def query_storage(request, *, storage_name, storage_id, limit, offset) -> list[d
     """Storages by name (which wins over the id), by id, or all; each row ends with its remote
     definitions under "storage_config", every secret shown as "***"."""
     found = selectors.storage_query(storage_name=storage_name, storage_id=storage_id)
-    return selectors.storage_configs_embedded(rows(selectors.page(found, limit=limit, offset=offset), STORAGE_COLUMNS))
+    return selectors.storage_configs_embedded(rows(page(found, limit=limit, offset=offset), STORAGE_COLUMNS))
