@@ -21,6 +21,8 @@ from django.test import Client
 from catalogue.models import DataItem, Storage
 from catalogue.services import storage_config_create
 from core import rclone
+from core.rclone import daemon
+from core.rclone.rcd import UnixConnection
 from tests.conftest import Api
 from tests.factories import make_storage
 
@@ -133,7 +135,7 @@ def test_a_full_queue_of_connections_is_waited_for(tmp_path):
     emptied = threading.Timer(0.3, lambda: accepted.extend(server.accept() for _ in waiting))
     emptied.start()
 
-    connection = rclone._UnixConnection(path, timeout=10)
+    connection = UnixConnection(path, timeout=10)
     try:
         connection.connect()  # waits for room instead of failing
         assert connection.sock is not None
@@ -322,7 +324,7 @@ def broken_binary(tmp_path, monkeypatch) -> Callable[[bytes], Path]:
         path = tmp_path / "rclone"
         path.write_bytes(content)
         path.chmod(0o755)
-        monkeypatch.setattr(rclone, "rclone_binary", lambda: str(path))
+        monkeypatch.setattr(daemon, "rclone_binary", lambda: str(path))  # where the daemon finds it
         return path
 
     rclone.DAEMON.stop()

@@ -1,0 +1,87 @@
+"""What DLM asks of a remote and waits for: a description of a path, the size of a tree, a listing,
+whether the remote can be reached, the deletion of a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.rclone.daemon import DAEMON, call_timeout
+from core.rclone.errors import RcloneError
+from core.rclone.remotes import fs_at, fs_of, remote_of
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """Whether rclone reaches a remote; if not, rclone's reason (secrets masked)."""
+
+    reachable: bool
+    error: str | None
+
+
+def _hash_opts(hashes: tuple[str, ...]) -> dict[str, Any]:
+    return {"showHash": True, "hashTypes": list(hashes)} if hashes else {}
+
+
+def stat(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> dict[str, Any] | None:
+    """rclone's description of the object at ``path`` (``Size``, ``IsDir``, ``Hashes``, ``ModTime``…),
+    or None when nothing is there. Hashes the backend cannot give are absent from ``Hashes``."""
+    params = {"fs": fs_of(config), "remote": remote_of(path), "opt": _hash_opts(hashes)}
+    try:
+        return DAEMON.call("operations/stat", params).get("item")
+    except RcloneError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def hash_types(config: dict[str, Any]) -> tuple[str, ...]:
+    """The hashes the remote's backend can give (rclone's names, e.g. ``("md5",)`` for S3)."""
+    return tuple(DAEMON.call("operations/fsinfo", {"fs": fs_of(config)}).get("Hashes") or ())
+
+
+def size(config: dict[str, Any], path: str) -> tuple[int, int]:
+    """Total bytes and number of files under ``path`` (a directory tree)."""
+    answer = DAEMON.call("operations/size", {"fs": fs_at(config, path)}, timeout=max(call_timeout(), 300))
+    return int(answer["bytes"]), int(answer["count"])
+
+
+def list_files(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> list[dict[str, Any]]:
+    """Every file under ``path``, recursively: rclone's entries, ``Path`` relative to ``path``."""
+    params = {
+        "fs": fs_of(config),
+        "remote": remote_of(path),
+        "opt": {"recurse": True, "filesOnly": True, **_hash_opts(hashes)},
+    }
+    try:
+        entries = DAEMON.call("operations/list", params, timeout=max(call_timeout(), 300))["list"]
+    except RcloneError as exc:
+        if exc.status == 404:
+            return []
+        raise
+    prefix = remote_of(path).rstrip("/")
+    for entry in entries:  # rc paths are relative to the fs root: make them relative to ``path``
+        if prefix and entry["Path"].startswith(prefix + "/"):
+            entry["Path"] = entry["Path"][len(prefix) + 1 :]
+    return entries
+
+
+def remote_reachable(config: dict[str, Any]) -> Reachability:
+    """Whether rclone reaches the root of the remote (a stat of its ``root_path``)."""
+    try:
+        DAEMON.call("operations/stat", {"fs": fs_of(config), "remote": ""})
+    except RcloneError as exc:
+        return Reachability(False, str(exc))
+    return Reachability(True, None)
+
+
+def remove(config: dict[str, Any], path: str) -> None:
+    """Delete the file at ``path``; nothing there is fine. (Never a directory: one may hold files
+    that are not DLM's.)"""
+    if stat(config, path, hashes=()) is None:
+        return
+    try:
+        DAEMON.call("operations/deletefile", {"fs": fs_of(config), "remote": remote_of(path)})
+    except RcloneError as exc:
+        if exc.status != 404:
+            raise
