@@ -18,7 +18,7 @@ from accounts.models import TokenInfo
 from accounts.roles import Role, has_role
 from accounts.tokens import api_token_create, api_token_revoke, api_token_row, api_tokens_of
 from core.contract import Param, operation
-from core.errors import InvalidQueryParameters
+from core.errors import FieldError, FieldErrors, InvalidQueryParameters, field_error_entries
 
 # --- /scope ---------------------------------------------------------------------------------------
 
@@ -109,12 +109,10 @@ def token_by_username_password(request: HttpRequest) -> JsonResponse:
         return _json_error(404, "Not enabled: set DLM_PASSWORD_TOKENS=true to log in with a password here")
     source = request.POST if request.method == "POST" else request.GET
     missing = [
-        {"type": "missing", "loc": ["query", name], "msg": "Field required", "input": None}
-        for name in ("username", "password")
-        if not source.get(name)
+        FieldError(name, "missing", "Field required") for name in ("username", "password") if not source.get(name)
     ]
-    if missing:
-        return _json_error(422, missing)
+    if missing:  # placed as the contract places them (upstream's shape: query parameters, even for a POST)
+        return _json_error(422, field_error_entries(FieldErrors(missing), None))
     username, password = source["username"], source["password"]
     if settings.OIDC_ENABLED:
         return _provider_password_token(username, password)

@@ -2,8 +2,8 @@
 the ``init_storage`` body, the ``params`` filter of ``query_data_item``).
 
 Upstream passes such bodies verbatim to the database, so an unknown column or a bad value is a
-500 there. Here every key is checked against the model: the answer is a 422 whose ``detail``
-names each bad key, and nothing is written.
+500 there. Here every key is checked against the model: each bad key is refused by name (the
+API answers a 422 whose ``detail`` lists them), and nothing is written.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from core import params as p
-from core.errors import RequestValidationError, validation_error
+from core.errors import FieldError, FieldErrors
 
 # Subclasses before IntegerField (both are subclasses of it): the first isinstance match wins.
 _INT_RANGES = {
@@ -88,40 +88,34 @@ def clean_columns(
     data: dict[str, Any],
     *,
     read_only: frozenset[str] = frozenset(),
-    loc: str = "body",
+    field: str | None = None,
 ) -> dict[str, Any]:
     """``data`` keyed by column, checked and converted; keys are the fields' attribute names.
 
-    Raises ``RequestValidationError`` naming every unknown, read-only or badly typed key.
+    ``field`` is the input that holds ``data`` as one JSON object (a body, a JSON parameter): each
+    refusal names it, at the key. Without it, each key is an input of its own.
+    Raises ``FieldErrors`` naming every unknown, read-only or badly typed key.
     """
     fields = column_fields(model)
     cleaned: dict[str, Any] = {}
     errors = []
+
+    def refuse(key: str, kind: str, msg: str, value: Any, ctx: dict[str, Any] | None = None) -> None:
+        name, at = (field, (key,)) if field is not None else (key, ())
+        errors.append(FieldError(name, kind, msg, value, at=at, ctx=ctx))
+
     for key, value in data.items():
-        field = fields.get(key)
-        if field is None:
-            errors.append(validation_error("extra_forbidden", [loc, key], f"Unknown column '{key}'", value))
+        column = fields.get(key)
+        if column is None:
+            refuse(key, "extra_forbidden", f"Unknown column '{key}'", value)
             continue
         if key in read_only:
-            errors.append(validation_error("read_only", [loc, key], f"Column '{key}' cannot be set", value))
+            refuse(key, "read_only", f"Column '{key}' cannot be set", value)
             continue
         try:
-            cleaned[field.attname] = clean_value(field, value)
+            cleaned[column.attname] = clean_value(column, value)
         except p.ParamError as exc:
-            errors.append(validation_error(exc.kind, [loc, key], exc.msg, value, exc.ctx))
+            refuse(key, exc.kind, exc.msg, value, exc.ctx)
     if errors:
-        raise RequestValidationError(errors)
+        raise FieldErrors(errors)
     return cleaned
-
-
-def validate_instance(instance: models.Model, *, loc: str = "query") -> None:
-    """Run the model's field validation; failures become a 422 naming each field."""
-    try:
-        instance.full_clean(validate_unique=False, validate_constraints=False)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [
-                validation_error("value_error", [loc, name], "; ".join(messages), getattr(instance, name, None))
-                for name, messages in exc.message_dict.items()
-            ]
-        ) from None

@@ -1,7 +1,7 @@
 """Reads of the catalogue: the queries behind the API's lists and existence checks.
 
-Every list is ordered (stable paging) and capped at ``DLM_QUERY_LIMIT`` rows (upstream's 1000);
-``limit`` and ``offset`` page through longer results.
+Every list is ordered, so that the API's views can page it (``core.paging``). A value a read
+refuses is a ``FieldError`` naming the input it came in.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,11 +21,9 @@ from django.utils import timezone
 from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
-from core import fastsql
 from core.contract import json_problem
 from core.crypto import SecretDecryptionError, decrypt_json
-from core.errors import InvalidQueryParameters, RequestValidationError, validation_error
-from core.paging import page
+from core.errors import FieldError, InvalidQueryParameters
 from core.secrets import mask_options, mask_secrets
 
 log = logging.getLogger("catalogue.selectors")
@@ -60,14 +59,17 @@ def config_shown(public: dict[str, Any], secrets: list[list[Any]] | None) -> dic
     return mask_secrets(mask_options(public), secrets)
 
 
-def storage_config_query(
-    *, storage: Storage | None, config_type: str, limit: int | None = None, offset: int = 0
-) -> list[dict[str, Any]]:
-    """The remote definitions of one storage and type, or of every storage (any type), masked."""
+def storage_configs(*, storage: Storage | None, config_type: str) -> QuerySet:
+    """The remote definitions of one storage and type, or of every storage (any type), oldest first."""
     configs = StorageConfig.objects.all()
     if storage is not None:
         configs = configs.filter(storage=storage, config_type=config_type)
-    return [config_shown(c.config, c.secrets) for c in page(configs, limit=limit, offset=offset)]
+    return configs
+
+
+def storage_configs_shown(configs: Iterable[StorageConfig]) -> list[dict[str, Any]]:
+    """Remote definitions as every answer shows them: masked (``config_shown``)."""
+    return [config_shown(c.config, c.secrets) for c in configs]
 
 
 def storage_configs_embedded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,33 +112,23 @@ def _require_identifier(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name:
 
 
 def json_object(name: str, raw: str) -> dict[str, Any]:
-    """A query parameter that must hold a JSON object."""
+    """The value of the input ``name``, text that must hold a JSON object."""
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        raise RequestValidationError(
-            [validation_error("json_invalid", ["query", name], f"Invalid JSON: {exc}", raw)]
-        ) from None
+        raise FieldError(name, "json_invalid", f"Invalid JSON: {exc}", raw) from None
     if not isinstance(value, dict):
-        raise RequestValidationError(
-            [validation_error("dict_type", ["query", name], f"{name} must be a JSON object", raw)]
-        )
+        raise FieldError(name, "dict_type", f"{name} must be a JSON object", raw)
     problem = json_problem(value)  # the checks a JSON body gets: NUL characters, nesting depth
     if problem is not None:
-        kind, loc, msg = problem
-        raise RequestValidationError([validation_error(kind, ["query", name, *loc[1:]], msg, None)])
+        kind, at, msg = problem
+        raise FieldError(name, kind, msg, None, at=tuple(at))
     return value
 
 
 def data_item_params(raw: str) -> dict[str, Any]:
     """The ``params`` filter of ``query_data_item``: a JSON object of column equalities."""
-    try:
-        return clean_columns(DataItem, json_object("params", raw), loc="params")
-    except RequestValidationError as exc:
-        for entry in exc.errors:  # a query parameter: loc starts with "query", as for the others
-            if entry["loc"][0] == "params":
-                entry["loc"] = ["query", *entry["loc"]]
-        raise
+    return clean_columns(DataItem, json_object("params", raw), field="params")
 
 
 def data_item_query(
@@ -166,7 +158,7 @@ def data_item_exists(
     items = _identified(uid=uid, oid=oid, item_name=item_name)
     if ready:
         items = items.filter(item_state=ItemState.READY)
-    return fastsql.exists(items)
+    return items.exists()
 
 
 def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid: uuid.UUID | None = None) -> QuerySet:
@@ -191,8 +183,7 @@ def data_item_expired(*, offset: timedelta | None = None, now: datetime | None =
     try:
         limit = (now or timezone.now()) + (offset or timedelta(0))
     except OverflowError:
-        msg = "now + offset is outside the date range"
-        raise RequestValidationError([validation_error("value_error", ["query", "offset"], msg, str(offset))]) from None
+        raise FieldError("offset", "value_error", "now + offset is outside the date range", str(offset)) from None
     return DataItem.objects.filter(item_state=ItemState.READY, uid_expiration__lt=limit)
 
 

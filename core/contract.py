@@ -228,7 +228,8 @@ def parse_body(request: Request, body: Body) -> dict[str, Any] | None:
         )
     problem = json_problem(value)
     if problem is not None:
-        raise RequestValidationError([validation_error(*problem, None)])
+        kind, at, msg = problem
+        raise RequestValidationError([validation_error(kind, ["body", *at], msg, None)])
     return value
 
 
@@ -236,10 +237,12 @@ MAX_BODY_DEPTH = 100
 
 
 def json_problem(value: Any) -> tuple[str, list[Any], str] | None:
-    """``(type, loc, msg)`` of a body no layer below can take, else None: a key or string holding
-    a NUL character (PostgreSQL and rclone refuse it), or nesting deeper than ``MAX_BODY_DEPTH``
-    (the recursive code that stores and renders JSON would fail). Iterative on purpose."""
-    pending: list[tuple[Any, list[Any]]] = [(value, ["body"])]
+    """``(type, at, msg)`` of a JSON value no layer below can take, else None: a key or string
+    holding a NUL character (PostgreSQL and rclone refuse it), or nesting deeper than
+    ``MAX_BODY_DEPTH`` (the recursive code that stores and renders JSON would fail). ``at`` is the
+    position in the value (keys and indexes; for too deep a nesting, its first step only).
+    Iterative on purpose."""
+    pending: list[tuple[Any, list[Any]]] = [(value, [])]
     while pending:
         node, where = pending.pop()
         if isinstance(node, str):
@@ -248,8 +251,8 @@ def json_problem(value: Any) -> tuple[str, list[Any], str] | None:
             continue
         if not isinstance(node, dict | list):
             continue
-        if len(where) > MAX_BODY_DEPTH:
-            return ("json_invalid", where[:2], f"JSON nested more than {MAX_BODY_DEPTH} levels deep")
+        if len(where) >= MAX_BODY_DEPTH:
+            return ("json_invalid", where[:1], f"JSON nested more than {MAX_BODY_DEPTH} levels deep")
         for key, item in node.items() if isinstance(node, dict) else enumerate(node):
             if isinstance(key, str) and "\x00" in key:
                 return ("string_type", [*where, key], "Input should not contain NUL characters")

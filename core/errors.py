@@ -18,13 +18,16 @@ without details.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DataError, IntegrityError
 from django.http import HttpResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+if TYPE_CHECKING:
+    from core.params import ParamError
 
 log = logging.getLogger("dlm.errors")
 
@@ -89,6 +92,11 @@ class FieldError(Exception):
         self.at = tuple(at)
         self.ctx = ctx
 
+    @classmethod
+    def unparsed(cls, field: str, exc: ParamError, value: Any, *, at: tuple[Any, ...] = ()) -> FieldError:
+        """The refusal of a value that a ``core.params`` parser could not read."""
+        return cls(field, exc.kind, exc.msg, value, at=at, ctx=exc.ctx)
+
 
 class FieldErrors(Exception):
     """Several refused values, reported together."""
@@ -127,7 +135,9 @@ _ROUTING_TEXT = {
 
 def field_loc(error: FieldError, operation: Any) -> list[Any]:
     """Where the contract places a refused field: ``["query", name, …]`` for a query parameter,
-    ``["body", …]`` inside the operation's body (its body's own name stands for the whole body)."""
+    ``["body", …]`` inside the operation's body (its body's own name stands for the whole body),
+    ``["body", name, …]`` for any other field of an operation that has a body. Without an
+    operation (a plain view reading the query string), every field is a query parameter."""
     body = getattr(operation, "body", None)
     if body is not None and error.field == body.name:
         return ["body", *error.at]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from core.contract import Param
-from core.errors import RequestValidationError, validation_error
+from core.errors import FieldError, FieldErrors
 
 MAX_OFFSET = 2**62  # well within the database's 64-bit OFFSET
 
@@ -23,16 +23,15 @@ PAGING = (
 def page(queryset: QuerySet, *, limit: int | None = None, offset: int = 0, offset_name: str = "offset") -> QuerySet:
     """One page of an ordered queryset, never longer than the configured cap.
 
-    ``offset_name`` is the query parameter that carried ``offset``, for the error."""
+    ``offset_name`` is the operation's parameter that carried ``offset`` (the refusal names it)."""
     cap = settings.DLM_QUERY_LIMIT
     errors = []
     if limit is not None and not 1 <= limit <= cap:
-        errors.append(validation_error("less_than_equal", ["query", "limit"], f"limit must be 1 to {cap}", limit))
+        errors.append(FieldError("limit", "less_than_equal", f"limit must be 1 to {cap}", limit))
     if not 0 <= offset <= MAX_OFFSET:
         kind = "greater_than_equal" if offset < 0 else "less_than_equal"
-        msg = f"{offset_name} must be 0 to {MAX_OFFSET}"
-        errors.append(validation_error(kind, ["query", offset_name], msg, offset))
+        errors.append(FieldError(offset_name, kind, f"{offset_name} must be 0 to {MAX_OFFSET}", offset))
     if errors:
-        raise RequestValidationError(errors)
+        raise FieldErrors(errors)
     size = limit or cap
     return queryset[offset : offset + size]

@@ -24,3 +24,8 @@ def refusals(exc: Exception) -> list[tuple[str | None, str]]:
 def messages_of(exc: Exception) -> list[str]:
     """The refusals as lines of text (``field: message``), for a page without a form."""
     return [f"{field}: {message}" if field else message for field, message in refusals(exc)]
+
+
+def refused_fields(exc: Exception) -> set[str]:
+    """The fields the refusals in ``exc`` name (a form marks them invalid)."""
+    return {field for field, _ in refusals(exc) if field}

@@ -3,12 +3,12 @@
 Upstream's ``register_data_item`` pings the remote, then makes four separate writes. Here the
 bytes themselves are checked through rclone (when asked to: ``do_storage_access_check``) before
 anything is written, and the item is then written in one insert, READY, with its location,
-sizes, checksum and metadata: either the whole item exists or nothing was written.
+sizes, checksum and metadata: either the whole item exists or nothing was written. The check
+through rclone is ``ingest_access``'s.
 """
 
 from __future__ import annotations
 
-import posixpath
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,15 +19,15 @@ from django.utils import timezone
 from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
+from catalogue.services.ingest_access import check_listed, check_one
 from catalogue.services.storages import storage_find, storage_remote
 from core import params as p
-from core import rclone
 from core.errors import (
+    FieldError,
+    FieldErrors,
     InvalidQueryParameters,
-    RequestValidationError,
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
-    validation_error,
 )
 
 # ChecksumMethod values rclone can compute (under the same name); others are stored unverified.
@@ -38,15 +38,13 @@ RCLONE_HASHES = frozenset({"md5", "sha1", "sha256", "sha512", "crc32", "xxh3"})
 VERIFY_HASHES = ("xxh3",)
 # The metadata key under which a verified container's number of files is recorded.
 FILE_COUNT_KEY = "file_count"
-# The rc daemon's status for a path that is not there.
-_NOT_FOUND = (404,)
 # At most this many items in one bulk registration.
 MAX_BULK_ITEMS = 10_000
 
 
 @dataclass
 class Registration:
-    """One item to register, its values parsed (``loc`` prefixes the location of its errors)."""
+    """One item to register, its values parsed, and what is refused in them (``errors``)."""
 
     item_name: str
     uri: str
@@ -60,15 +58,21 @@ class Registration:
     checksum: str | None = None
     checksum_method: str | None = None
     metadata: dict[str, Any] | None = None
-    loc: tuple[Any, ...] = ("query",)
+    # An element of a list of items: the input holding the list, and the element's index in it.
+    within: tuple[str, int] | None = None
     # Filled by the access check:
     checked: bool = False
     file_count: int | None = None
     hashes: dict[str, str] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
 
-    def error(self, name: str, msg: str, value: Any, kind: str = "value_error") -> None:
-        self.errors.append(validation_error(kind, [*self.loc, name], msg, value))
+    def error(self, name: str, msg: str, value: Any, kind: str = "value_error", ctx: dict | None = None) -> None:
+        """Refuse the value of ``name``: the input itself, or its key in this element of a list."""
+        if self.within is None:
+            self.errors.append(FieldError(name, kind, msg, value, ctx=ctx))
+        else:
+            source, index = self.within
+            self.errors.append(FieldError(source, kind, msg, value, at=(index, name), ctx=ctx))
 
 
 def uri_problem(uri: str, name: str = "uri") -> str | None:
@@ -92,11 +96,6 @@ def uri_problem(uri: str, name: str = "uri") -> str | None:
     if not uri.strip("/"):
         return f"{name} must name a path under the storage's root directory, not the root itself"
     return None
-
-
-def relative_uri(uri: str) -> str:
-    """``uri`` as a normalised path relative to the storage's root (leading and doubled ``/`` gone)."""
-    return posixpath.normpath(uri.lstrip("/")) if uri.strip("/") else ""
 
 
 def _validate(reg: Registration) -> None:
@@ -129,11 +128,12 @@ def _validate(reg: Registration) -> None:
 def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage:
     """The storage named by name (which wins) or id (upstream used the first storage without either)."""
     if not storage_name and not storage_id:
-        raise InvalidQueryParameters("Either storage_name or storage_id must be given")
+        raise InvalidQueryParameters("Either storage_name or storage_id must be given", field="storage_name")
     storage = storage_find(storage_name=storage_name, storage_id=storage_id)
     if storage is None:
         raise UnmetPreconditionForOperation(
-            f"No storages found for storage_name='{storage_name}', storage_id='{storage_id or ''}'"
+            f"No storages found for storage_name='{storage_name}', storage_id='{storage_id or ''}'",
+            field="storage_name" if storage_name else "storage_id",
         )
     return storage
 
@@ -157,7 +157,7 @@ def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool)
     seen: set[str] = set()
     for reg in regs:
         if not bulk and reg.item_name in registered:
-            raise ValueAlreadyInDB(f"Item is already registered on storage! {reg.item_name}")
+            raise ValueAlreadyInDB(f"Item is already registered on storage! {reg.item_name}", field="item_name")
         if reg.item_name in registered or reg.item_name in seen:
             msg = f"Item is already registered on storage! {reg.item_name}"
             reg.error("item_name", msg, reg.item_name, "value_already_in_db")
@@ -167,93 +167,6 @@ def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool)
 def _hash_names(regs: list[Registration]) -> tuple[str, ...]:
     names = {"md5", *VERIFY_HASHES} | {reg.checksum_method for reg in regs if reg.checksum_method in RCLONE_HASHES}
     return tuple(sorted(names))
-
-
-def _not_accessible(storage: Storage, exc: rclone.RcloneError) -> UnmetPreconditionForOperation:
-    return UnmetPreconditionForOperation(f"Storage {storage.storage_name} is not accessible: {exc}")
-
-
-def _apply_file(reg: Registration, storage: Storage, path: str, entry: dict[str, Any] | None) -> None:
-    """Check one file item against rclone's entry for it (None: nothing there)."""
-    if entry is None or entry.get("IsDir"):
-        reg.error("uri", f"No file at {path} on storage {storage.storage_name}", reg.uri)
-        return
-    _apply_size(reg, path, int(entry["Size"]))
-    hashes = {name: value.lower() for name, value in (entry.get("Hashes") or {}).items() if value}
-    if reg.checksum:
-        actual = hashes.get(reg.checksum_method)
-        if actual is not None and actual.lower() != reg.checksum.lower():
-            reg.error(
-                "checksum",
-                f"{reg.checksum_method} checksum mismatch for {path}: given {reg.checksum}, storage has {actual}",
-                reg.checksum,
-            )
-    elif "md5" in hashes:
-        reg.checksum, reg.checksum_method = hashes["md5"], ChecksumMethod.MD5
-    else:
-        reg.checksum_method = ChecksumMethod.NONE
-    reg.hashes = hashes
-    reg.checked = True
-
-
-def _apply_size(reg: Registration, path: str, actual: int) -> None:
-    if reg.item_size is not None and reg.item_size != actual:
-        reg.error("item_size", f"item_size {reg.item_size} given, but {path} holds {actual} bytes", reg.item_size)
-    reg.item_size = actual
-
-
-def _apply_tree(reg: Registration, storage: Storage, path: str, total: int, count: int) -> None:
-    if count == 0:
-        reg.error("uri", f"No files under {path} on storage {storage.storage_name}", reg.uri)
-        return
-    _apply_size(reg, path, total)
-    reg.file_count = count
-    reg.checked = True
-
-
-def _check_one(reg: Registration, storage: Storage, config: dict[str, Any]) -> None:
-    """Stat the item through rclone (a file) or measure its tree (a container)."""
-    path = posixpath.normpath(rclone.full_path(storage.root_directory, reg.uri))
-    try:
-        entry = rclone.stat(config, path, hashes=_hash_names([reg]))
-        if reg.item_type != ItemType.CONTAINER:
-            _apply_file(reg, storage, path, entry)
-            return
-        if entry is not None and not entry.get("IsDir"):
-            reg.error("item_type", f"{path} is a file, not a container", reg.item_type)
-            return
-        total, count = rclone.size(config, path)
-    except rclone.RcloneError as exc:
-        if exc.status not in _NOT_FOUND:
-            raise _not_accessible(storage, exc) from None
-        total, count = 0, 0
-    _apply_tree(reg, storage, path, total, count)
-
-
-def _check_listed(regs: list[Registration], storage: Storage, config: dict[str, Any]) -> None:
-    """Check many items against one recursive listing of their common directory."""
-    uris = [relative_uri(reg.uri) for reg in regs]
-    dirs = [
-        uri if reg.item_type == ItemType.CONTAINER else posixpath.dirname(uri)
-        for reg, uri in zip(regs, uris, strict=True)
-    ]
-    prefix = posixpath.commonpath(dirs) if dirs else ""
-    base = rclone.full_path(storage.root_directory, prefix)
-    try:
-        entries = rclone.list_files(config, base, hashes=_hash_names(regs))
-    except rclone.RcloneError as exc:
-        raise _not_accessible(storage, exc) from None
-    files = {(posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry for entry in entries}
-    for reg, uri in zip(regs, uris, strict=True):
-        path = rclone.full_path(storage.root_directory, reg.uri)
-        if reg.item_type != ItemType.CONTAINER:
-            _apply_file(reg, storage, path, files.get(uri))
-            continue
-        if uri in files:
-            reg.error("item_type", f"{path} is a file, not a container", reg.item_type)
-            continue
-        under = [entry for name, entry in files.items() if name.startswith(uri + "/")]
-        _apply_tree(reg, storage, path, sum(int(entry["Size"]) for entry in under), len(under))
 
 
 def _fields(reg: Registration, storage: Storage, owner: str, checked_at: datetime | None) -> dict[str, Any]:
@@ -302,21 +215,30 @@ def _register(
     if do_storage_access_check:
         config = storage_remote(storage)
         if bulk:
-            _check_listed(regs, storage, config)
+            check_listed(regs, storage, config, hashes=_hash_names(regs))
         else:
-            _check_one(regs[0], storage, config)
+            check_one(regs[0], storage, config, hashes=_hash_names(regs))
             if regs[0].errors:  # the contract's shape for a storage that does not hold the item
-                raise UnmetPreconditionForOperation("; ".join(error["msg"] for error in regs[0].errors))
+                raise _not_held(regs[0].errors)
         _raise_errors(regs)
         checked_at = timezone.now()
     rows = [_fields(reg, storage, owner, checked_at) for reg in regs]
     return data_items_insert(rows=rows, storages_checked=True)
 
 
+def _not_held(errors: list[FieldError]) -> UnmetPreconditionForOperation:
+    """What the access check refused in a single registration, as one error (naming its field,
+    when all the refusals are about one)."""
+    fields = {error.field for error in errors}
+    return UnmetPreconditionForOperation(
+        "; ".join(error.message for error in errors), field=fields.pop() if len(fields) == 1 else None
+    )
+
+
 def _raise_errors(regs: list[Registration]) -> None:
     errors = [error for reg in regs for error in reg.errors]
     if errors:
-        raise RequestValidationError(errors)
+        raise FieldErrors(errors)
 
 
 def data_item_register(
@@ -384,11 +306,12 @@ _ENTRY_KEYS = (
 )
 
 
-def _entry(index: int, data: Any) -> Registration:
-    """One element of a bulk body, parsed; its problems are in ``errors`` (loc ``body, index, key``)."""
-    reg = Registration(item_name="", uri="", loc=("body", index))
+def _entry(source: str, index: int, data: Any) -> Registration:
+    """Element ``index`` of the list of items ``source``, parsed; its problems are in ``errors``,
+    each at its index and key in ``source``."""
+    reg = Registration(item_name="", uri="", within=(source, index))
     if not isinstance(data, dict):
-        reg.errors.append(validation_error("dict_type", ["body", index], "Input should be a valid dictionary", data))
+        reg.errors.append(FieldError(source, "dict_type", "Input should be a valid dictionary", data, at=(index,)))
         return reg
     for key in data:
         if key not in _ENTRY_KEYS:
@@ -403,7 +326,7 @@ def _entry(index: int, data: Any) -> Registration:
         try:
             setattr(reg, key, _entry_value(key, value))
         except p.ParamError as exc:
-            reg.errors.append(validation_error(exc.kind, ["body", index, key], exc.msg, value, exc.ctx))
+            reg.error(key, exc.msg, value, exc.kind, exc.ctx)
     return reg
 
 
@@ -444,11 +367,9 @@ def data_items_register(
     """
     storage = _resolve_storage(storage_name, storage_id)
     if not items:
-        raise RequestValidationError([validation_error("too_short", ["body"], "At least one item is required", [])])
+        raise FieldError("items", "too_short", "At least one item is required", [])
     if len(items) > MAX_BULK_ITEMS:
-        raise RequestValidationError(
-            [validation_error("too_long", ["body"], f"At most {MAX_BULK_ITEMS} items at once", None)]
-        )
-    regs = [_entry(index, data) for index, data in enumerate(items)]
+        raise FieldError("items", "too_long", f"At most {MAX_BULK_ITEMS} items at once", None)
+    regs = [_entry("items", index, data) for index, data in enumerate(items)]
     _raise_errors(regs)
     return _register(regs, owner=owner, storage=storage, do_storage_access_check=do_storage_access_check, bulk=True)

@@ -22,13 +22,13 @@ from catalogue import services
 from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.services.storages import rclone_config_clean
 from core.secrets import split_secrets
+from core.units import human_size
 from migrations_app import jobs as job_queue
 from migrations_app.models import Migration
 from tests.conftest import Api
-from tests.factories import make_item, make_storage
+from tests.factories import make_copy_job, make_item, make_storage
 from ui import item_search
 from ui.item_search import PAGE_SIZE, Cursor
-from ui.views.items import human_size
 
 ITEM_STATES = "'INITIALISED', 'READY', 'CORRUPTED', 'EXPIRED' or 'DELETED'"
 
@@ -427,13 +427,7 @@ def test_item_page_shows_the_item_its_copies_and_its_jobs(viewer, item, disks, q
         disks[1], item_name=item.item_name, uri="copies/vis.ms", oid=item.uid, item_state="INITIALISED", item_size=1536
     )
     unrelated = make_item(disks[1], item_name="unrelated")
-    job = Migration.objects.create(
-        oid=item.oid,
-        source_storage=disks[0],
-        destination_storage=disks[1],
-        source_uid=item.uid,
-        destination_uid=copy.uid,
-    )
+    job = make_copy_job(disks[0], disks[1], oid=item.oid, source_uid=item.uid, destination_uid=copy.uid)
 
     response = viewer.get(f"/items/{item.uid}")
 

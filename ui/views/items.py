@@ -1,18 +1,17 @@
 """Pages: the items list (search, filters, keyset pages) and an item's page, with its copies,
 history and copy jobs, and the operator's actions on it.
 
-The actions call the services the API calls, and read their form fields with the API
-operation's own parameter declarations (``core.contract.REGISTRY``): the same values are accepted
-and the same messages shown. A refused action changes nothing and shows the page again (422)
-with the reasons; a done one redirects (POST/redirect/GET) with a message.
+The actions call the services the API calls, and read their form fields as the API operation
+reads its parameters (``ui.action_fields``): the same values are accepted and the same messages
+shown. A refused action changes nothing and shows the page again (422) with the reasons, each
+naming its field (``ui.errors``); a done one redirects (POST/redirect/GET) with a message.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
-from functools import cache
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,12 +27,12 @@ from audit.selectors import audit_query
 from catalogue import services
 from catalogue.choices import ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
-from core import params as p
-from core.contract import REGISTRY, Param
-from core.errors import DataLifecycleError, RequestValidationError, validation_error
+from core.units import human_size
 from migrations_app.models import Migration
 from migrations_app.services import copy_job_create
 from ui.access import role_required
+from ui.action_fields import form_datetime, form_values
+from ui.errors import REFUSALS, messages_of, refused_fields
 from ui.item_search import PAGE_SIZE, Cursor, filters_parse, items_filtered, items_page
 
 # Bounds on the item page's lists (an object has a few copies and jobs; its history may grow).
@@ -48,21 +47,6 @@ ACTION_FIELDS = {
     "copy": ("destination_name", "path"),
     "register": ("item_name", "uri", "storage_name", "item_type"),
 }
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-
-
-def human_size(size: int | None) -> str:
-    """A size in bytes, in binary units: ``512 B``, ``1.5 KiB``; empty when unknown."""
-    if size is None:
-        return ""
-    value, unit = float(size), _UNITS[0]
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            break
-        value /= 1024
-    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
 # --- the list -----------------------------------------------------------------------------------
 
 
@@ -190,9 +174,8 @@ def _detail(
     item: DataItem,
     *,
     action: str = "",
-    errors: Iterable[str] = (),
+    refused: Exception | None = None,
     values: QueryDict | None = None,
-    status: int = 200,
 ) -> HttpResponse:
     copies = list(
         DataItem.objects.filter(oid=item.oid).select_related("storage").order_by("uid_creation", "uid")[:MAX_COPIES]
@@ -237,13 +220,14 @@ def _detail(
         "states": ItemState.values,
         "types": ItemType.values,
         "action": action,
-        "action_errors": list(errors),
+        "action_errors": messages_of(refused) if refused else [],
+        "invalid": refused_fields(refused) if refused else set(),
         "form": form,
         "size_shown": human_size(item.item_size),
     }
     if has_role(request.user, Role.OPERATOR):  # the actions' storage choices
         context["storages"] = [name for _, name in _storages()]
-    return render(request, "ui/items/detail.html", context, status=status)
+    return render(request, "ui/items/detail.html", context, status=422 if refused else 200)
 
 
 @require_safe
@@ -260,42 +244,6 @@ def item_detail(request: HttpRequest, uid: str) -> HttpResponse:
 # --- actions ------------------------------------------------------------------------------------
 
 
-@cache
-def _contract_params(operation_id: str) -> dict[str, Param]:
-    """The query parameters the API operation ``operation_id`` declares, by name."""
-    for op in REGISTRY:
-        if op.operation_id == operation_id:
-            return {param.name: param for param in op.params}
-    raise LookupError(f"no API operation {operation_id}")
-
-
-def _parse(data: QueryDict, operation_id: str, names: Iterable[str]) -> dict[str, Any]:
-    """Form fields read as the API operation reads its query parameters of the same names."""
-    params = _contract_params(operation_id)
-    values: dict[str, Any] = {}
-    errors = []
-    for name in names:
-        raw = data.get(name)
-        try:
-            values[name] = params[name].parse(raw)
-        except p.ParamError as exc:
-            errors.append(validation_error(exc.kind, ["form", name], exc.msg, raw, exc.ctx))
-    if errors:
-        raise RequestValidationError(errors)
-    return values
-
-
-def _messages(exc: Exception) -> list[str]:
-    if isinstance(exc, RequestValidationError):
-        return [f"{_field(error['loc'])}: {error['msg']}" for error in exc.errors]
-    return [exc.message]  # type: ignore[attr-defined]
-
-
-def _field(loc: list[Any]) -> str:
-    names = [str(part) for part in loc if part not in ("query", "form", "body")]
-    return ".".join(names) or "input"
-
-
 def _act(request: HttpRequest, uid: str, action: str, act: Callable[[DataItem], tuple[str, str]]) -> HttpResponse:
     """Run an action on the item: on success a message and a redirect (``act`` answers both);
     refused, the item page again with the reasons, and nothing written."""
@@ -304,8 +252,8 @@ def _act(request: HttpRequest, uid: str, action: str, act: Callable[[DataItem], 
         return _not_found(request, uid)
     try:
         message, target = act(item)
-    except (DataLifecycleError, RequestValidationError) as exc:
-        return _detail(request, item, action=action, errors=_messages(exc), values=request.POST, status=422)
+    except REFUSALS as exc:
+        return _detail(request, item, action=action, refused=exc, values=request.POST)
     messages.success(request, message)
     return redirect(target)
 
@@ -316,7 +264,7 @@ def item_set_state(request: HttpRequest, uid: str) -> HttpResponse:
     """Set the copy's state, as ``PATCH /request/set_state``."""
 
     def act(item: DataItem) -> tuple[str, str]:
-        state = _parse(request.POST, "set_state", ACTION_FIELDS["state"])["state"]
+        state = form_values(request.POST, "set_state", ACTION_FIELDS["state"])["state"]
         services.data_item_set(uid=item.uid, fields={"item_state": state})
         return f"State set to {state}.", f"/items/{item.uid}"
 
@@ -330,11 +278,8 @@ def item_set_expiry(request: HttpRequest, uid: str) -> HttpResponse:
     an offset is UTC)."""
 
     def act(item: DataItem) -> tuple[str, str]:
-        raw = _parse(request.POST, "set_uid_expiration", ACTION_FIELDS["expiry"])["expiration"]
-        try:
-            expiration = p.parse_datetime(raw)
-        except p.ParamError as exc:
-            raise RequestValidationError([validation_error(exc.kind, ["form", "expiration"], exc.msg, raw)]) from None
+        raw = form_values(request.POST, "set_uid_expiration", ACTION_FIELDS["expiry"])["expiration"]
+        expiration = form_datetime("expiration", raw)
         updated = services.data_item_set(uid=item.uid, fields={"uid_expiration": expiration})
         return f"Expiry set to {updated.uid_expiration:%Y-%m-%d %H:%M:%S} UTC.", f"/items/{item.uid}"
 
@@ -347,7 +292,7 @@ def item_copy(request: HttpRequest, uid: str) -> HttpResponse:
     """Copy this copy to another storage, as ``POST /migration/copy_data_item``; then its job's page."""
 
     def act(item: DataItem) -> tuple[str, str]:
-        values = _parse(request.POST, "copy_data_item", ACTION_FIELDS["copy"])
+        values = form_values(request.POST, "copy_data_item", ACTION_FIELDS["copy"])
         job = copy_job_create(
             user=request.user.get_username(),
             uid=item.uid,
@@ -369,7 +314,7 @@ def item_register(request: HttpRequest, uid: str) -> HttpResponse:
     bytes are checked through rclone); then the new item's page."""
 
     def act(item: DataItem) -> tuple[str, str]:
-        values = _parse(request.POST, "register_data_item", ACTION_FIELDS["register"])
+        values = form_values(request.POST, "register_data_item", ACTION_FIELDS["register"])
         new = services.data_item_register(owner=request.user.get_username(), **values)
         return f"Registered {new.item_name} ({new.uid}).", f"/items/{new.uid}"
 
@@ -386,13 +331,14 @@ def item_register_new(request: HttpRequest) -> HttpResponse:
         "types": ItemType.values,
         "form": {"storage_name": request.GET.get("storage", ""), "item_type": ItemType.FILE},
         "action_errors": [],
+        "invalid": set(),
     }
     if request.method == "POST":
         try:
-            values = _parse(request.POST, "register_data_item", ACTION_FIELDS["register"])
+            values = form_values(request.POST, "register_data_item", ACTION_FIELDS["register"])
             new = services.data_item_register(owner=request.user.get_username(), **values)
-        except (DataLifecycleError, RequestValidationError) as exc:
-            context.update(form=request.POST, action_errors=_messages(exc))
+        except REFUSALS as exc:
+            context.update(form=request.POST, action_errors=messages_of(exc), invalid=refused_fields(exc))
             return render(request, "ui/items/register.html", context, status=422)
         messages.success(request, f"Registered {new.item_name} ({new.uid}).")
         return redirect(f"/items/{new.uid}")

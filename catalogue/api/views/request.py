@@ -10,7 +10,7 @@ from catalogue.models import DataItem
 from catalogue.rows import DATA_ITEM_COLUMNS
 from core import params as p
 from core.contract import Body, Param, operation, uuid_param
-from core.errors import RequestValidationError, validation_error
+from core.errors import FieldError
 from core.paging import PAGING, page
 from core.rows import row_of, rows
 from core.schemas import BOOLEAN, list_of, subset
@@ -38,15 +38,14 @@ def _timestamp(name: str, raw: str):
     try:
         return p.parse_datetime(raw)
     except p.ParamError as exc:
-        raise RequestValidationError([validation_error(exc.kind, ["query", name], exc.msg, raw)]) from None
+        raise FieldError.unparsed(name, exc, raw) from None
 
 
 def _fits(name: str, value: str, column: str) -> str:
     """A query value for a data_item text column, refused if too long (PostgreSQL: a 500)."""
     limit = DataItem._meta.get_field(column).max_length
     if limit is not None and len(value) > limit:
-        msg = f"String should have at most {limit} characters"
-        raise RequestValidationError([validation_error("string_too_long", ["query", name], msg, value)])
+        raise FieldError(name, "string_too_long", f"String should have at most {limit} characters", value)
     return value
 
 

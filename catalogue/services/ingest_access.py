@@ -1,0 +1,117 @@
+"""The access check of a registration: the items' bytes looked at through the storage's rclone
+remote before anything is written (``data_item_register``'s ``do_storage_access_check``).
+
+A file must be there (its size and hashes are recorded, and a given size or checksum must
+agree); a container must be a directory tree holding files (its total size and number of files
+are recorded). What does not hold is refused on the registration, naming its field.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Any
+
+from catalogue.choices import ChecksumMethod, ItemType
+from catalogue.models import Storage
+from core import rclone
+from core.errors import UnmetPreconditionForOperation
+
+if TYPE_CHECKING:
+    from catalogue.services.ingest import Registration
+
+# The rc daemon's status for a path that is not there.
+_NOT_FOUND = (404,)
+
+
+def relative_uri(uri: str) -> str:
+    """``uri`` as a normalised path relative to the storage's root (leading and doubled ``/`` gone)."""
+    return posixpath.normpath(uri.lstrip("/")) if uri.strip("/") else ""
+
+
+def _not_accessible(storage: Storage, exc: rclone.RcloneError) -> UnmetPreconditionForOperation:
+    return UnmetPreconditionForOperation(f"Storage {storage.storage_name} is not accessible: {exc}")
+
+
+def _apply_file(reg: Registration, storage: Storage, path: str, entry: dict[str, Any] | None) -> None:
+    """Check one file item against rclone's entry for it (None: nothing there)."""
+    if entry is None or entry.get("IsDir"):
+        reg.error("uri", f"No file at {path} on storage {storage.storage_name}", reg.uri)
+        return
+    _apply_size(reg, path, int(entry["Size"]))
+    hashes = {name: value.lower() for name, value in (entry.get("Hashes") or {}).items() if value}
+    if reg.checksum:
+        actual = hashes.get(reg.checksum_method)
+        if actual is not None and actual.lower() != reg.checksum.lower():
+            reg.error(
+                "checksum",
+                f"{reg.checksum_method} checksum mismatch for {path}: given {reg.checksum}, storage has {actual}",
+                reg.checksum,
+            )
+    elif "md5" in hashes:
+        reg.checksum, reg.checksum_method = hashes["md5"], ChecksumMethod.MD5
+    else:
+        reg.checksum_method = ChecksumMethod.NONE
+    reg.hashes = hashes
+    reg.checked = True
+
+
+def _apply_size(reg: Registration, path: str, actual: int) -> None:
+    if reg.item_size is not None and reg.item_size != actual:
+        reg.error("item_size", f"item_size {reg.item_size} given, but {path} holds {actual} bytes", reg.item_size)
+    reg.item_size = actual
+
+
+def _apply_tree(reg: Registration, storage: Storage, path: str, total: int, count: int) -> None:
+    if count == 0:
+        reg.error("uri", f"No files under {path} on storage {storage.storage_name}", reg.uri)
+        return
+    _apply_size(reg, path, total)
+    reg.file_count = count
+    reg.checked = True
+
+
+def check_one(reg: Registration, storage: Storage, config: dict[str, Any], *, hashes: tuple[str, ...]) -> None:
+    """Stat the item through rclone (a file, asking for ``hashes``) or measure its tree (a container)."""
+    path = posixpath.normpath(rclone.full_path(storage.root_directory, reg.uri))
+    try:
+        entry = rclone.stat(config, path, hashes=hashes)
+        if reg.item_type != ItemType.CONTAINER:
+            _apply_file(reg, storage, path, entry)
+            return
+        if entry is not None and not entry.get("IsDir"):
+            reg.error("item_type", f"{path} is a file, not a container", reg.item_type)
+            return
+        total, count = rclone.size(config, path)
+    except rclone.RcloneError as exc:
+        if exc.status not in _NOT_FOUND:
+            raise _not_accessible(storage, exc) from None
+        total, count = 0, 0
+    _apply_tree(reg, storage, path, total, count)
+
+
+def check_listed(
+    regs: list[Registration], storage: Storage, config: dict[str, Any], *, hashes: tuple[str, ...]
+) -> None:
+    """Check many items against one recursive listing of their common directory."""
+    uris = [relative_uri(reg.uri) for reg in regs]
+    dirs = [
+        uri if reg.item_type == ItemType.CONTAINER else posixpath.dirname(uri)
+        for reg, uri in zip(regs, uris, strict=True)
+    ]
+    prefix = posixpath.commonpath(dirs) if dirs else ""
+    base = rclone.full_path(storage.root_directory, prefix)
+    try:
+        entries = rclone.list_files(config, base, hashes=hashes)
+    except rclone.RcloneError as exc:
+        raise _not_accessible(storage, exc) from None
+    files = {(posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry for entry in entries}
+    for reg, uri in zip(regs, uris, strict=True):
+        path = rclone.full_path(storage.root_directory, reg.uri)
+        if reg.item_type != ItemType.CONTAINER:
+            _apply_file(reg, storage, path, files.get(uri))
+            continue
+        if uri in files:
+            reg.error("item_type", f"{path} is a file, not a container", reg.item_type)
+            continue
+        under = [entry for name, entry in files.items() if name.startswith(uri + "/")]
+        _apply_tree(reg, storage, path, sum(int(entry["Size"]) for entry in under), len(under))
