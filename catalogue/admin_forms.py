@@ -1,13 +1,16 @@
-"""The admin's form for a storage's rclone remote: its name, type, root path and options as fields.
+"""The admin's forms: a model form whose object a service stores (``ServiceModelForm``), and the
+form for a storage's rclone remote: its name, type, root path and options as fields.
 
 Secret options (``core.secrets.is_secret_option``) never reach the page: a stored one is an empty
 password input (placeholder "unchanged") that keeps the stored value when left empty, replaces it
 when filled in, and is removed with its "remove" box. The form reads no secret value: it asks
 the service to keep the stored ones by their place (``secrets_kept``).
 
-The form is valid only when the service has accepted the definition: it is tried against the real
-remote (``storage_config_create`` / ``storage_config_update`` with ``check_remote=True``) and
-stored by that same call; rclone's refusal (secrets masked) becomes the form's error.
+The form checks the definition's shape as the service does (``rclone_config_clean``) and hands it
+to the model admin (``definition``, ``secrets_kept``), whose ``save_model`` makes the one service
+call that tries it against the real remote and stores it (``storage_config_create`` /
+``storage_config_update`` with ``check_remote=True``); rclone's refusal (secrets masked) is then
+shown as the form's error (``catalogue.admin.writes``).
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ import re
 from typing import Any, ClassVar
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from catalogue.models import StorageConfig
-from catalogue.services.storages import storage_config_create, storage_config_update
+from catalogue.services.storages import rclone_config_clean
 from core.crypto import SecretDecryptionError
-from core.errors import DataLifecycleError, RequestValidationError
+from core.errors import FieldError, FieldErrors, field_errors
 from core.secrets import is_secret_option
 
 ROWS_MIN = 10  # option rows on the form, at least
@@ -30,6 +32,40 @@ ROWS_SPARE = 3  # empty rows after a stored definition's options
 OPTION_NAME = re.compile(r"[A-Za-z0-9_]+")  # rclone reads each option from an env variable
 SHAPE_KEYS = ("name", "type", "parameters", "root_path")
 UNCHANGED = "•••• unchanged"
+
+
+def refusal_parts(error: Exception) -> list[tuple[str | None, tuple[Any, ...], str]]:
+    """``(field, position inside it, message)`` for each refusal in a service's exception."""
+    if isinstance(error, FieldError | FieldErrors):
+        return [(e.field, e.at, e.message) for e in field_errors(error)]
+    return [(getattr(error, "field", None), (), getattr(error, "message", str(error)))]
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A model form saved by a service: uniqueness is the service's to judge (in the API's words),
+    and a refusal is shown beside the field the service names."""
+
+    def validate_unique(self) -> None:
+        """Nothing here: the service checks uniqueness, as it does for the API."""
+
+    def refusal_field(self, field: str | None, at: tuple[Any, ...]) -> str | None:
+        """The form's field showing a refusal of the service's ``field`` (None: the whole form)."""
+        if field in self.fields:
+            return field
+        if field and field.endswith("_id") and field.removesuffix("_id") in self.fields:
+            return field.removesuffix("_id")  # a reference: the service names its column
+        return None
+
+    def add_refusal(self, error: Exception) -> None:
+        """Show a service's refusal on the form."""
+        for field, at, message in refusal_parts(error):
+            self.add_error(self.refusal_field(field, at), message)
+
+    def save(self, commit: bool = True) -> Any:
+        """The instance as edited, unsaved: the model admin stores it through a service."""
+        if commit:
+            raise TypeError("a service stores this form's object: see ServiceAdmin.save_model")
+        return super().save(commit=False)
 
 
 def parameter_rows(config: StorageConfig | None) -> int:
@@ -66,7 +102,7 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-class StorageConfigForm(forms.ModelForm):
+class StorageConfigForm(ServiceModelForm):
     """A remote definition edited as fields; see the module's docstring. Made for a number of
     option rows by ``storage_config_form``."""
 
@@ -90,7 +126,8 @@ class StorageConfigForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.saved: StorageConfig | None = None
+        self.definition: dict[str, Any] = {}
+        self.secrets_kept: list[list[str]] = []
         self.adding = self.instance._state.adding
         self._stored_secret_row: dict[int, str] = {}
         self._typed_values: dict[int, Any] = {}
@@ -172,55 +209,33 @@ class StorageConfigForm(forms.ModelForm):
             parameters[key] = self._typed(index, value)
         if self.errors:
             return cleaned
-        definition = {
+        self.definition = {
             **self._other_keys(),
             "name": cleaned.get("name", ""),
             "type": cleaned.get("type", ""),
             "parameters": parameters,
             "root_path": cleaned.get("root_path") or "/",
         }
-        self._store(definition, kept, cleaned)
+        self.secrets_kept = kept
+        try:  # the service's own check of the shape, before the remote is tried
+            rclone_config_clean(self.definition)
+        except (FieldError, FieldErrors) as exc:
+            self.add_refusal(exc)
         return cleaned
 
-    def _store(self, definition: dict[str, Any], kept: list[list[str]], cleaned: dict[str, Any]) -> None:
-        """Hand the definition to the service, which tries the remote and stores it."""
-        try:
-            if self.adding:
-                self.saved = storage_config_create(
-                    config=definition,
-                    storage_id=cleaned["storage"].pk,
-                    config_type=cleaned["config_type"],
-                    check_remote=True,
-                )
-            else:
-                self.saved = storage_config_update(
-                    config_id=self.instance.pk, config=definition, secrets_kept=kept, check_remote=True
-                )
-        except RequestValidationError as exc:
-            for entry in exc.errors:  # never ``input``: it may be a secret
-                self.add_error(self._field_of(entry.get("loc") or []), entry.get("msg") or "Invalid value")
-        except (DataLifecycleError, SecretDecryptionError) as exc:
-            self.add_error(None, ValidationError(str(exc), code="refused"))
-
-    def _field_of(self, loc: list[Any]) -> str | None:
-        path = [part for part in loc if part != "body"]
-        if path and path[0] in ("name", "type", "root_path"):
-            return path[0]
-        if len(path) >= 2 and path[0] == "parameters":
+    def refusal_field(self, field: str | None, at: tuple[Any, ...]) -> str | None:
+        """A refused part of the definition (``config`` at ``("name",)``, ``("parameters", key)``…)
+        beside its field; the definition as a whole (the remote tried) at the top of the form."""
+        if field != "config":
+            return super().refusal_field(field, at)
+        if at and at[0] in ("name", "type", "root_path"):
+            return at[0]
+        if len(at) >= 2 and at[0] == "parameters":
             for index in range(self.rows):
                 key_field = row_fields(index)[0]
-                if (self._stored_secret_row.get(index) or self.cleaned_data.get(key_field)) == path[1]:
+                if (self._stored_secret_row.get(index) or self.cleaned_data.get(key_field)) == at[1]:
                     return key_field
         return None
-
-    def save(self, commit: bool = True) -> StorageConfig:
-        """The row the service stored (``clean`` stored it: see the module's docstring)."""
-        if self.saved is None:
-            raise ValueError("The storage config was not stored: the form is not valid")
-        return self.saved
-
-    def save_m2m(self) -> None:
-        """Nothing to do: a storage config has no many-to-many fields."""
 
 
 def storage_config_form(*, rows: int, adding: bool) -> type[StorageConfigForm]:

@@ -3,7 +3,7 @@
 Each form's fields are the query parameters of the API operation it stands for, under the same
 names, and are parsed by that operation's own declarations: the page refuses what the API refuses,
 with the API's messages. The view then calls the same service as the API and hands any refusal
-back to the form (``add_service_error``), which shows it next to the field it names.
+back to the form (``add_service_error``), which shows it next to the field the service names.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from catalogue.services.storages import rclone_config_clean
 from core import params as p
 from core import rclone
 from core.contract import REGISTRY, Param
-from core.errors import DataLifecycleError, RequestValidationError
+from core.errors import FieldError, FieldErrors, field_errors
 from core.secrets import SECRET_OPTION_NAMES, is_secret_option
+from ui.errors import refusals
 
 PARAMETER_ROWS = 8  # key/value rows of the config form
 
@@ -61,8 +62,6 @@ class ContractForm(forms.Form):
     """A form for one contract operation: fields named after its parameters are parsed by them."""
 
     operation_id: ClassVar[str]
-    # The field a service refusal belongs to when its message names no field, by exception class.
-    error_fields: ClassVar[dict[type[Exception], str]] = {}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -77,23 +76,12 @@ class ContractForm(forms.Form):
                 self.add_error(name, exc.msg)
         return cleaned
 
-    def field_for_loc(self, loc: list[Any]) -> str | None:
-        """The field a validation ``loc`` (``["query", name]``, ``["body", name, …]``) points at."""
-        return loc[1] if len(loc) > 1 and loc[1] in self.fields else None
-
-    def add_service_error(self, exc: DataLifecycleError | RequestValidationError) -> None:
-        """Show a service's refusal next to the fields it names (else at the top of the form)."""
-        if isinstance(exc, RequestValidationError):
-            for entry in exc.errors:
-                self.add_error(self.field_for_loc(list(entry["loc"])), entry["msg"])
-            return
-        message = exc.message
-        named = [name for name in self.fields if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message)]
-        if not named:
-            fallback = next((self.error_fields[cls] for cls in type(exc).__mro__ if cls in self.error_fields), None)
-            named = [fallback] if fallback else []
-        for name in named or [None]:
-            self.add_error(name, message)
+    def add_service_error(self, exc: Exception) -> None:
+        """Show a service's refusal beside the field it names: the form's fields are named after
+        the operation's parameters, as the services name what they refuse. A refusal naming no
+        field of the form goes at the top."""
+        for field, message in refusals(exc):
+            self.add_error(field if field in self.fields else None, message)
 
 
 class LocationForm(ContractForm):
@@ -106,8 +94,6 @@ class LocationForm(ContractForm):
     location_country = _select("Country", _choices(LocationCountry, "Not given"))
     location_city = _text("City", max_length=Location._meta.get_field("location_city").max_length)
     location_facility = _select("Facility", [])
-
-    error_fields = {DataLifecycleError: "location_name"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -153,8 +139,6 @@ class StorageForm(ContractForm):
         help_text="Bytes, or with a unit: 500 GB, 2 TiB. Empty: unknown.",
     )
     storage_phase = _select("Phase", _choices(PhaseType, None), initial=PhaseType.GAS.value)
-
-    error_fields = {DataLifecycleError: "storage_name"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -246,24 +230,27 @@ class ConfigForm(forms.Form):
             self.config["root_path"] = cleaned["root_path"]
         try:  # the service's own check of the definition's shape, so that every error shows at once
             rclone_config_clean(self.config)
-        except RequestValidationError as exc:
+        except (FieldError, FieldErrors) as exc:
             self.add_service_error(exc)
         return cleaned
 
-    def field_for_loc(self, loc: list[Any]) -> str | None:
-        if len(loc) > 2 and loc[1] == "parameters":
+    def _field_at(self, at: tuple[Any, ...]) -> str | None:
+        """The field showing the part ``at`` of the definition (``("name",)``, ``("parameters", key)``)."""
+        if len(at) > 1 and at[0] == "parameters":
             for row in range(PARAMETER_ROWS):
-                if self.cleaned_data.get(f"param_key_{row}") == loc[2]:
+                if self.cleaned_data.get(f"param_key_{row}") == at[1]:
                     return f"param_key_{row}"
             return None
-        return loc[1] if len(loc) > 1 and loc[1] in {"name", "type", "root_path"} else None
+        return at[0] if at and at[0] in {"name", "type", "root_path"} else None
 
-    def add_service_error(self, exc: DataLifecycleError | RequestValidationError) -> None:
-        """A refusal of ``storage_config_create``: field errors where the definition was
-        malformed; rclone's reason (secrets masked) beside the remote check."""
-        if isinstance(exc, RequestValidationError):
-            for entry in exc.errors:
-                self.add_error(self.field_for_loc(list(entry["loc"])), entry["msg"])
+    def add_service_error(self, exc: Exception) -> None:
+        """A refusal of ``storage_config_create``: beside its field where a part of the definition
+        is malformed; the refusal of the definition as a whole (rclone's reason, secrets masked)
+        beside the remote check."""
+        if isinstance(exc, FieldError | FieldErrors):
+            for error in field_errors(exc):
+                self.add_error(self._field_at(error.at) if error.field == "config" else None, error.message)
             return
-        message = rclone.mask(exc.message, rclone.secret_values(self.config))
-        self.add_error("check_remote" if "not reachable" in message else None, message)
+        for field, message in refusals(exc):
+            message = rclone.mask(message, rclone.secret_values(self.config))
+            self.add_error("check_remote" if field == "config" else None, message)

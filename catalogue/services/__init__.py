@@ -9,8 +9,18 @@ from catalogue.services.data_items import (
     data_items_insert,
 )
 from catalogue.services.ingest import data_item_register, data_items_register
-from catalogue.services.locations import location_create
-from catalogue.services.storages import ssh_public_key, storage_config_create, storage_create
+from catalogue.services.locations import location_create, location_delete, location_update
+from catalogue.services.storages import (
+    rclone_config_try,
+    ssh_public_key,
+    storage_check_access,
+    storage_config_create,
+    storage_config_delete,
+    storage_config_update,
+    storage_create,
+    storage_delete,
+    storage_update,
+)
 
 __all__ = [
     "data_item_init",
@@ -22,7 +32,15 @@ __all__ = [
     "data_items_insert",
     "data_items_register",
     "location_create",
+    "location_delete",
+    "location_update",
+    "rclone_config_try",
     "ssh_public_key",
+    "storage_check_access",
     "storage_config_create",
+    "storage_config_delete",
+    "storage_config_update",
     "storage_create",
+    "storage_delete",
+    "storage_update",
 ]

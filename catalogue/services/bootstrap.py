@@ -20,7 +20,7 @@ from django.db import transaction
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services.locations import location_create
 from catalogue.services.storages import storage_check_access, storage_config_create, storage_create
-from core.errors import DataLifecycleError, RequestValidationError
+from core.errors import DataLifecycleError, FieldError, FieldErrors, field_errors
 
 log = logging.getLogger("catalogue.bootstrap")
 
@@ -40,8 +40,8 @@ def _load(path: Path, what: str) -> list[dict[str, Any]]:
 
 
 def _entry_error(what: str, index: int, entry: dict[str, Any], exc: Exception) -> BootstrapError:
-    if isinstance(exc, RequestValidationError):
-        reason = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors)
+    if isinstance(exc, FieldError | FieldErrors):
+        reason = "; ".join(f"{'.'.join(map(str, (e.field, *e.at)))}: {e.message}" for e in field_errors(exc))
     else:
         reason = str(exc)
     return BootstrapError(f"{what} entry #{index} (name {entry.get('name')!r}): {reason}")
@@ -77,7 +77,7 @@ def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None
                 location_city=entry.get("city") or "",
                 location_facility=entry.get("facility") or "",
             )
-        except (DataLifecycleError, RequestValidationError, BootstrapError) as exc:
+        except (DataLifecycleError, FieldError, FieldErrors, BootstrapError) as exc:
             raise _entry_error("LOCATION_CONFIG", index, entry, exc) from None
         created["locations"] += 1
     for index, entry in enumerate(_load(storage_file, "STORAGE_CONFIG") if storage_file else []):
@@ -108,6 +108,6 @@ def catalogue_bootstrap(*, location_file: Path | None, storage_file: Path | None
                         storage.storage_name,
                         access["error"],
                     )
-        except (DataLifecycleError, RequestValidationError, BootstrapError) as exc:
+        except (DataLifecycleError, FieldError, FieldErrors, BootstrapError) as exc:
             raise _entry_error("STORAGE_CONFIG", index, entry, exc) from None
     return created

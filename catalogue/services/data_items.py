@@ -49,7 +49,7 @@ def _check_state_guards(rows: QuerySet) -> None:
 
 
 def _duplicate(item_name: str | None) -> ValueAlreadyInDB:
-    return ValueAlreadyInDB(f"Item is already registered on storage! {item_name}")
+    return ValueAlreadyInDB(f"Item is already registered on storage! {item_name}", field="item_name")
 
 
 def _check_storages(storage_ids: set[uuid.UUID]) -> None:
@@ -57,7 +57,9 @@ def _check_storages(storage_ids: set[uuid.UUID]) -> None:
         return
     missing = storage_ids - set(Storage.objects.filter(pk__in=storage_ids).values_list("pk", flat=True))
     if missing:
-        raise UnmetPreconditionForOperation(f"No storage found with storage_id={min(missing, key=str)}")
+        raise UnmetPreconditionForOperation(
+            f"No storage found with storage_id={min(missing, key=str)}", field="storage_id"
+        )
 
 
 def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = False) -> list[DataItem]:
@@ -137,7 +139,7 @@ def _conflict(items: list[DataItem]) -> ValueAlreadyInDB:
     if repeated:
         return _duplicate(repeated[0])
     taken = DataItem.objects.filter(uid__in=[item.uid for item in items]).values_list("uid", flat=True).first()
-    return ValueAlreadyInDB(f"A data item with uid {taken} exists already")
+    return ValueAlreadyInDB(f"A data item with uid {taken} exists already", field="uid")
 
 
 def data_item_insert(*, fields: dict[str, Any], storages_checked: bool = False) -> DataItem:
@@ -157,11 +159,11 @@ def data_item_init(
     With ``item_name`` the body is ignored (as upstream). ``item_owner`` is always the caller.
     """
     if item_name:
-        name = clean_columns(DataItem, {"item_name": item_name}, loc="query")  # its length, as for a body
+        name = clean_columns(DataItem, {"item_name": item_name})  # its length, as for a body
         return data_item_insert(fields={**name, "uid_phase": uid_phase, "item_owner": owner})
     if not json_data:
         raise InvalidQueryParameters("Either item_name or json_data is required")
-    fields = clean_columns(DataItem, json_data, read_only=SERVER_COLUMNS)
+    fields = clean_columns(DataItem, json_data, read_only=SERVER_COLUMNS, field="json_data")
     fields["item_owner"] = owner
     return data_item_insert(fields=fields)
 
@@ -177,10 +179,10 @@ def _select(*, uid: uuid.UUID | None = None, oid: uuid.UUID | None = None, item_
 
 def _not_found(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> ObjectNotFound:
     if uid:
-        return ObjectNotFound(f"No data item with uid={uid}")
+        return ObjectNotFound(f"No data item with uid={uid}", field="uid")
     if oid:
-        return ObjectNotFound(f"No data item with oid={oid}")
-    return ObjectNotFound(f"No data item with item_name={item_name!r}")
+        return ObjectNotFound(f"No data item with oid={oid}", field="oid")
+    return ObjectNotFound(f"No data item with item_name={item_name!r}", field="item_name")
 
 
 def _apply(rows: QuerySet, fields: dict[str, Any], not_found: ObjectNotFound) -> DataItem:
@@ -224,7 +226,7 @@ def data_item_update(
     """Set the body's columns on every row named by uid > oid > item_name; the first row back."""
     if not uid and not oid and not item_name:
         raise InvalidQueryParameters("Either item_name, oid or uid must be given")
-    fields = clean_columns(DataItem, post_data or {}, read_only=SERVER_COLUMNS | {"uid"})
+    fields = clean_columns(DataItem, post_data or {}, read_only=SERVER_COLUMNS | {"uid"}, field="post_data")
     return _apply(_select(uid=uid, oid=oid, item_name=item_name), fields, _not_found(uid, oid, item_name))
 
 

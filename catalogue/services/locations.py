@@ -1,12 +1,45 @@
-"""Locations."""
+"""Locations: created, changed and deleted under the same rules by the API, the web UI and the
+admin."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import uuid
+from typing import Any
 
-from catalogue.columns import validate_instance
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+
 from catalogue.models import Location, LocationFacility
-from core.errors import DatabaseOperationError, InvalidQueryParameters, ValueAlreadyInDB
+from catalogue.services.fields import columns_assign, model_clean
+from core.errors import (
+    DatabaseOperationError,
+    InvalidQueryParameters,
+    ObjectNotFound,
+    UnmetPreconditionForOperation,
+    ValueAlreadyInDB,
+)
+
+
+def _taken(location_name: str) -> ValueAlreadyInDB:
+    return ValueAlreadyInDB(f"A location with this name exists already: {location_name}", field="location_name")
+
+
+def _location_check(location: Location) -> None:
+    """The rules a location row obeys, in the order the API has always checked them."""
+    for name in ("location_name", "location_type"):
+        if not getattr(location, name):
+            raise InvalidQueryParameters("location_name and location_type cannot be empty", field=name)
+    facility = location.location_facility_id
+    if facility and not LocationFacility.objects.filter(id=facility).exists():
+        known = ", ".join(LocationFacility.objects.values_list("id", flat=True))
+        raise DatabaseOperationError(
+            'insert or update on table "location" violates foreign key constraint: '
+            f"location_facility {facility!r} is not a known facility (known: {known})",
+            field="location_facility",
+        )
+    if Location.objects.filter(location_name=location.location_name).exclude(pk=location.pk).exists():
+        raise _taken(location.location_name)
+    model_clean(location)  # lengths: PostgreSQL would refuse an over-long name with a 500
 
 
 def location_create(
@@ -16,18 +49,12 @@ def location_create(
     location_country: str | None = None,
     location_city: str = "",
     location_facility: str = "",
+    fields: dict[str, Any] | None = None,
 ) -> Location:
-    """Create a location. Its name must be new; a facility must be one of the known facilities."""
-    if not location_name or not location_type:
-        raise InvalidQueryParameters("location_name and location_type cannot be empty")
-    if location_facility and not LocationFacility.objects.filter(id=location_facility).exists():
-        known = ", ".join(LocationFacility.objects.values_list("id", flat=True))
-        raise DatabaseOperationError(
-            'insert or update on table "location" violates foreign key constraint: '
-            f"location_facility {location_facility!r} is not a known facility (known: {known})"
-        )
-    if Location.objects.filter(location_name=location_name).exists():
-        raise ValueAlreadyInDB(f"A location with this name exists already: {location_name}")
+    """Create a location. Its name must be new; a facility must be one of the known facilities.
+
+    ``fields`` sets further columns by attribute name (the admin's form has them all).
+    """
     location = Location(
         location_name=location_name,
         location_type=location_type,
@@ -35,10 +62,47 @@ def location_create(
         location_city=location_city or None,
         location_facility_id=location_facility or None,
     )
-    validate_instance(location)  # lengths: PostgreSQL would refuse an over-long name with a 500
+    columns_assign(location, fields or {})
+    _location_check(location)
     try:
         with transaction.atomic():
             location.save(force_insert=True)
     except IntegrityError:  # a concurrent request created the same name first
-        raise ValueAlreadyInDB(f"A location with this name exists already: {location_name}") from None
+        raise _taken(location_name) from None
     return location
+
+
+def _locked(location_id: uuid.UUID) -> Location:
+    location = Location.objects.select_for_update().filter(pk=location_id).first()
+    if location is None:
+        raise ObjectNotFound(f"No location found with location_id={location_id}", field="location_id")
+    return location
+
+
+def location_update(*, location_id: uuid.UUID, fields: dict[str, Any]) -> Location:
+    """Set ``fields`` (values by attribute name) on a location, under the rules of
+    ``location_create``; only those columns are written."""
+    with transaction.atomic():
+        location = _locked(location_id)
+        names = columns_assign(location, fields)
+        _location_check(location)
+        try:
+            with transaction.atomic():
+                location.save(update_fields=names)
+        except IntegrityError:
+            raise _taken(location.location_name) from None
+    return location
+
+
+def location_delete(*, location_id: uuid.UUID) -> None:
+    """Delete a location that hosts no storage (a storage's location is never left dangling)."""
+    with transaction.atomic():
+        location = _locked(location_id)
+        hosting = UnmetPreconditionForOperation(f"{location.location_name}: it hosts storages", field="location_id")
+        if location.storages.exists():
+            raise hosting
+        try:
+            with transaction.atomic():
+                location.delete()
+        except (ProtectedError, IntegrityError):  # a storage placed here meanwhile
+            raise hosting from None

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.fernet import Fernet
 
+from audit.models import AuditRecord
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services import storage_config_create
 from catalogue.services.bootstrap import catalogue_bootstrap
@@ -496,3 +497,30 @@ def test_bootstrap_does_not_check_a_storage_that_already_has_a_config(db, tmp_pa
     assert created == {"locations": 0, "storages": 0, "configs": 0}
     assert Storage.objects.get(pk=storage.pk).storage_last_checked is None
     assert not caplog.records
+
+
+def test_check_storage_access_is_recorded_as_the_callers_change(api, storage, tmp_path):
+    storage_config_create(config={"name": "x", "type": "local", "root_path": str(tmp_path)}, storage_id=storage.pk)
+
+    answer = api.get(CHECK, {"storage_name": "st"}).json()
+
+    [record] = AuditRecord.objects.filter(object_type="storage")
+    assert (record.action, record.object_id) == ("update", str(storage.pk))
+    assert (record.operation, record.via, record.auth, record.username) == (
+        "check_storage_access",
+        "api",
+        "token",
+        "admin-user",
+    )
+    assert set(record.changes) == {"storage_checked", "storage_last_checked"}
+    assert record.changes["storage_checked"] == [False, True]
+    assert datetime.fromisoformat(record.changes["storage_last_checked"][1]).replace(tzinfo=None) == (
+        datetime.fromisoformat(answer["checked_at"])
+    )
+
+
+def test_an_unknown_storage_checked_records_nothing(api, storage):
+    response = api.get(CHECK, {"storage_name": "nowhere"})
+
+    assert response.status_code == 422
+    assert not AuditRecord.objects.exists()

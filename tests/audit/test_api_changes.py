@@ -207,7 +207,7 @@ def test_the_copy_worker_writes_nothing_to_the_trail(operator_api, queued):
     assert AuditRecord.objects.count() == created == 2
 
 
-def test_get_requests_write_nothing(api, operator_api):
+def test_get_requests_write_nothing_but_the_access_check_which_is_audited(api, operator_api):
     storage = make_storage(storage_name="disk")  # no rclone config: the access check fails...
     item = make_item(storage, item_state="READY")
 
@@ -220,7 +220,14 @@ def test_get_requests_write_nothing(api, operator_api):
         assert api.get(path, params).status_code == 200, path
 
     assert Storage.objects.get(pk=storage.pk).storage_last_checked is not None
-    assert records() == []
+    [check] = records()  # the only write: the access check's outcome, recorded as the caller's
+    assert (check.action, check.object_type, check.object_id, check.operation, check.via) == (
+        "update",
+        "storage",
+        str(storage.pk),
+        "check_storage_access",
+        "api",
+    )
 
 
 def test_a_refused_change_records_nothing(api, operator_api):

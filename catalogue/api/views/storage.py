@@ -8,8 +8,8 @@ from catalogue.api.schemas import LOCATION_ROW, STORAGE_ROW
 from catalogue.choices import ConfigType, LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
 from catalogue.models import Storage
 from catalogue.rows import LOCATION_COLUMNS, STORAGE_COLUMNS
-from catalogue.services.storages import rclone_config_clean, storage_check_access, storage_resolve
-from core import rclone
+from catalogue.services.storages import storage_resolve
+from core.actor import Via, acting_for_request, request_auth
 from core.contract import Body, Param, operation, uuid_param
 from core.paging import PAGING, page
 from core.rows import rows
@@ -109,7 +109,7 @@ def init_location(request, **values) -> str:
 )
 def init_storage(request, *, storage_config, **values) -> str:
     """Create a storage at a location; answers its storage_id."""
-    return str(services.storage_create(body=storage_config, **values).storage_id)
+    return str(services.storage_create(storage_config=storage_config, **values).storage_id)
 
 
 @operation(
@@ -162,7 +162,8 @@ def get_storage_config(request, *, storage_id, storage_name, config_type, limit,
         storage = Storage.objects.filter(pk=storage_id).first()
         if storage is None:
             return []
-    return selectors.storage_config_query(storage=storage, config_type=config_type, limit=limit, offset=offset)
+    configs = selectors.storage_configs(storage=storage, config_type=config_type)
+    return selectors.storage_configs_shown(page(configs, limit=limit, offset=offset))
 
 
 @operation(
@@ -179,7 +180,7 @@ def rclone_config(request, *, config) -> bool:
 
     Nothing is stored.
     """
-    return rclone.remote_reachable(rclone_config_clean(config)).reachable
+    return services.rclone_config_try(config=config).reachable
 
 
 @operation(
@@ -197,7 +198,11 @@ def check_storage_access(request, *, storage_name, storage_id) -> dict:
     Answers {reachable, error, checked_at}, and stores the outcome on the storage
     (storage_checked, storage_last_checked). A storage without an rclone config is unreachable.
     """
-    return storage_check_access(storage=storage_resolve(storage_id=storage_id, storage_name=storage_name))
+    storage = storage_resolve(storage_id=storage_id, storage_name=storage_name)
+    # The contract sets an actor for changing methods only, and this GET records its outcome on
+    # the storage: the audit trail says who checked (see ``storage_check_access``).
+    with acting_for_request(request, auth=request_auth(request), via=Via.API, operation="check_storage_access"):
+        return services.storage_check_access(storage=storage)
 
 
 # A storage row with its remote definitions, as upstream's next version embeds them.

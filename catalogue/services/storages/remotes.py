@@ -1,4 +1,5 @@
-"""Storages and their rclone remote definitions."""
+"""A storage's rclone remote definitions: checked for shape, tried against the remote, stored
+with their secrets encrypted apart, read back for rclone, and used to check the storage's access."""
 
 from __future__ import annotations
 
@@ -7,149 +8,68 @@ import re
 import uuid
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from catalogue.choices import ConfigType
-from catalogue.columns import clean_columns, validate_instance
-from catalogue.models import Location, Storage, StorageConfig
+from catalogue.models import Storage, StorageConfig
+from catalogue.services.storages.storage import storage_resolve
 from core import rclone
 from core.crypto import SecretDecryptionError
 from core.errors import (
-    DatabaseOperationError,
+    FieldError,
+    FieldErrors,
     InvalidQueryParameters,
     ObjectNotFound,
-    RequestValidationError,
     UnmetPreconditionForOperation,
-    validation_error,
 )
 from core.rows import json_value
 from core.secrets import join_secrets, split_secrets
 
-# The keys an ``init_storage`` body must carry (upstream answered 200 "" without them).
-STORAGE_BODY_KEYS = (
-    "storage_name",
-    "storage_type",
-    "storage_interface",
-    "location_id",
-    "storage_capacity",
-    "storage_phase",
-    "root_directory",
-)
-
-
-def storage_create(
-    *,
-    storage_name: str,
-    storage_type: str,
-    storage_interface: str,
-    root_directory: str,
-    location_id: uuid.UUID | None = None,
-    location_name: str | None = None,
-    storage_capacity: int = -1,
-    storage_phase: str = "GAS",
-    body: dict[str, Any] | None = None,
-) -> Storage:
-    """Create a storage at a location (``location_id`` wins over ``location_name``).
-
-    With a ``body``, the body's columns are the new row (as upstream), and must include every key
-    of ``STORAGE_BODY_KEYS``.
-    """
-    if body is not None:
-        missing = [key for key in STORAGE_BODY_KEYS if key not in body]
-        if missing:
-            raise RequestValidationError(
-                [validation_error("missing", ["body", key], "Field required", None) for key in missing]
-            )
-        columns = clean_columns(Storage, body, read_only=frozenset({"storage_date"}))
-    else:
-        if not location_id and location_name:
-            location_id = Location.objects.filter(location_name=location_name).values_list("pk", flat=True).first()
-            if location_id is None:
-                raise UnmetPreconditionForOperation(f"No location found with location_name={location_name!r}")
-        columns = {
-            "storage_name": storage_name,
-            "storage_type": storage_type,
-            "storage_interface": storage_interface,
-            "root_directory": root_directory,
-            "location_id": location_id,
-            "storage_capacity": storage_capacity,
-            "storage_phase": storage_phase,
-        }
-    if not columns.get("storage_name"):
-        raise InvalidQueryParameters("storage_name cannot be empty")
-    if not columns.get("location_id"):
-        raise InvalidQueryParameters("Either location_id or location_name must name an existing location")
-    if not Location.objects.filter(pk=columns["location_id"]).exists():
-        raise DatabaseOperationError(
-            'insert or update on table "storage" violates foreign key constraint: '
-            f"location_id {columns['location_id']} does not exist"
-        )
-    duplicate = DatabaseOperationError(
-        f"duplicate key value violates unique constraint: a storage named {columns['storage_name']!r} exists already"
-    )
-    if Storage.objects.filter(storage_name=columns["storage_name"]).exists():
-        raise duplicate
-    storage = Storage(**columns)
-    validate_instance(storage, loc="body" if body is not None else "query")
-    try:
-        with transaction.atomic():
-            storage.save(force_insert=True)
-    except IntegrityError:
-        raise duplicate from None
-    return storage
-
-
-def storage_find(*, storage_name: str = "", storage_id: uuid.UUID | None = None) -> Storage | None:
-    """The storage named by ``storage_name`` (which wins over the id) or ``storage_id``, or None.
-    Each operation words its own refusal, as upstream's did."""
-    if storage_name:
-        return Storage.objects.filter(storage_name=storage_name).first()
-    if storage_id:
-        return Storage.objects.filter(pk=storage_id).first()
-    return None
-
-
-def storage_resolve(*, storage_id: uuid.UUID | None, storage_name: str) -> Storage:
-    """The storage named by name (which wins) or id; a clear 422 when there is none."""
-    if not storage_name and not storage_id:
-        raise UnmetPreconditionForOperation("Neither storage_id nor storage_name is specified.")
-    storage = storage_find(storage_name=storage_name, storage_id=storage_id)
-    if storage is None:
-        if storage_name:
-            raise UnmetPreconditionForOperation(f"Can't get storage_id for {storage_name}")
-        raise UnmetPreconditionForOperation(f"No storage found with storage_id={storage_id}")
-    return storage
-
 
 def rclone_config_clean(config: dict[str, Any]) -> dict[str, Any]:
-    """An rclone remote definition checked for shape, with ``root_path`` defaulted to ``/``."""
+    """An rclone remote definition checked for shape, with ``root_path`` defaulted to ``/``.
+
+    Each refused part is a ``FieldError`` of the field ``config``, at the part's key."""
     errors = []
     for key in ("name", "type"):
         if not isinstance(config.get(key), str) or not config.get(key):
-            errors.append(validation_error("missing", ["body", key], "A non-empty string is required", config.get(key)))
+            errors.append(FieldError("config", "missing", "A non-empty string is required", config.get(key), at=(key,)))
     if "parameters" in config and not isinstance(config["parameters"], dict):
         errors.append(
-            validation_error(
-                "dict_type", ["body", "parameters"], "Input should be a valid dictionary", config["parameters"]
+            FieldError(
+                "config", "dict_type", "Input should be a valid dictionary", config["parameters"], at=("parameters",)
             )
         )
     parameters = config.get("parameters")
     for key in parameters if isinstance(parameters, dict) else ():
         if not re.fullmatch(r"[A-Za-z0-9_]+", key):  # rclone reads each option from an env variable
-            errors.append(
-                validation_error(
-                    "value_error", ["body", "parameters", key], "An rclone option name is letters, digits and _", key
-                )
-            )
+            message = "An rclone option name is letters, digits and _"
+            errors.append(FieldError("config", "value_error", message, key, at=("parameters", key)))
     if "root_path" in config and not isinstance(config["root_path"], str):
-        errors.append(validation_error("string_type", ["body", "root_path"], "Input should be a valid string", None))
+        errors.append(FieldError("config", "string_type", "Input should be a valid string", None, at=("root_path",)))
     if errors:
-        raise RequestValidationError(errors)
+        raise FieldErrors(errors)
     return {**config, "root_path": config.get("root_path") or "/"}
+
+
+def rclone_config_try(*, config: dict[str, Any]) -> rclone.Reachability:
+    """Whether rclone reaches a remote with this definition now (a stat of its ``root_path``), and
+    its reason (secrets masked) when not. The definition is checked for shape first; nothing is
+    stored."""
+    return rclone.remote_reachable(rclone_config_clean(config))
+
+
+def _reachable_or_refused(config: dict[str, Any]) -> None:
+    """Try a cleaned definition: one rclone cannot reach is refused, with rclone's reason."""
+    reach = rclone.remote_reachable(config)
+    if not reach.reachable:
+        raise UnmetPreconditionForOperation(
+            f"Configuring rclone server failed! Remote {config['name']!r} is not reachable: {reach.error}",
+            field="config",
+        )
 
 
 def storage_config_create(
@@ -172,24 +92,9 @@ def storage_config_create(
     if config_type == ConfigType.RCLONE:
         config = rclone_config_clean(config)
         if check_remote:
-            reach = rclone.remote_reachable(config)
-            if not reach.reachable:
-                raise UnmetPreconditionForOperation(
-                    f"Configuring rclone server failed! Remote {config['name']!r} is not reachable: {reach.error}"
-                )
+            _reachable_or_refused(config)
     public, secrets = split_secrets(config)
     return StorageConfig.objects.create(storage=storage, config_type=config_type, config=public, secrets=secrets)
-
-
-def ssh_public_key() -> str:
-    """The public key in the file named by ``SSH_PUBLIC_KEY_PATH``, stripped."""
-    path = settings.SSH_PUBLIC_KEY_PATH
-    if path is None:
-        raise UnmetPreconditionForOperation("No SSH public key is configured (set SSH_PUBLIC_KEY_PATH)")
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        raise UnmetPreconditionForOperation("Unable to open SSH key") from None
 
 
 def storage_remote(storage: Storage) -> dict[str, Any]:
@@ -220,6 +125,12 @@ def storage_check_access(*, storage: Storage) -> dict[str, Any]:
     Answers ``{"reachable", "error", "checked_at"}`` (``error`` is rclone's reason, secrets masked,
     or why there is nothing to try; ``checked_at`` naive UTC ISO text) and stores the outcome on the
     storage as ``storage_checked`` and ``storage_last_checked``.
+
+    A check is a write, on purpose: the storage lists and pages show when a storage was last
+    checked and whether it was reachable then, whoever checked it, and ``query_storage`` answers
+    those columns. So it is recorded in the audit trail like any other change, under the actor
+    the caller has set (the API's GET sets one for this operation; the web UI and the admin check
+    by POST); the start-up bootstrap sets none, and its checks are not recorded.
     """
     try:
         result = rclone.remote_reachable(storage_remote(storage))
@@ -257,28 +168,27 @@ def storage_config_update(
     """
     row = StorageConfig.objects.defer("secrets").filter(pk=config_id).first()
     if row is None:
-        raise ObjectNotFound(f"No storage config with config_id={config_id}")
+        raise ObjectNotFound(f"No storage config with config_id={config_id}", field="config_id")
     full = json.loads(json.dumps(config))  # a deep copy: the caller's dict stays as it was
     stored_raw = _secrets_ciphertext(config_id)
     if secrets_kept:
-        stored = {tuple(path): value for path, value in (row.secrets or [])}
+        try:
+            stored = {tuple(path): value for path, value in (row.secrets or [])}
+        except SecretDecryptionError as exc:
+            raise UnmetPreconditionForOperation(str(exc), field="secrets_kept") from None
         for path in secrets_kept:
             if tuple(path) not in stored:
-                raise InvalidQueryParameters(f"No stored secret at {'.'.join(path)} to keep")
+                raise InvalidQueryParameters(f"No stored secret at {'.'.join(path)} to keep", field="secrets_kept")
             _placed(full, list(path), stored[tuple(path)])
     if row.config_type == ConfigType.RCLONE:
         full = rclone_config_clean(full)
         if check_remote:
-            reach = rclone.remote_reachable(full)
-            if not reach.reachable:
-                raise UnmetPreconditionForOperation(
-                    f"Configuring rclone server failed! Remote {full['name']!r} is not reachable: {reach.error}"
-                )
+            _reachable_or_refused(full)
     public, secrets = split_secrets(full)
     with transaction.atomic():
         current = StorageConfig.objects.select_for_update().defer("secrets").filter(pk=config_id).first()
         if current is None:
-            raise ObjectNotFound(f"No storage config with config_id={config_id}")
+            raise ObjectNotFound(f"No storage config with config_id={config_id}", field="config_id")
         if current.config != row.config or _secrets_ciphertext(config_id) != stored_raw:
             raise UnmetPreconditionForOperation("The storage config was changed meanwhile: load it again")
         current.config, current.secrets = public, secrets
@@ -303,3 +213,11 @@ def storage_config_check(*, config: StorageConfig) -> rclone.Reachability:
     except SecretDecryptionError as exc:
         return rclone.Reachability(False, str(exc))
     return rclone.remote_reachable(remote)
+
+
+def storage_config_delete(*, config_id: uuid.UUID) -> None:
+    """Delete a stored remote definition (a storage's first rclone one is its remote: the next,
+    if any, takes its place)."""
+    deleted, _ = StorageConfig.objects.filter(pk=config_id).delete()
+    if not deleted:
+        raise ObjectNotFound(f"No storage config with config_id={config_id}", field="config_id")
