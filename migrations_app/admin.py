@@ -8,12 +8,13 @@ import uuid
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.template.defaultfilters import filesizeformat, truncatechars
+from django.template.defaultfilters import truncatechars
 
 from accounts.admin_site import CappedCountPaginator, admin_link, changelist_link, links
 from catalogue.admin import DATA_ITEM_LINKS, STORAGE_LINKS
 from catalogue.models import DataItem
 from core.errors import DataLifecycleError
+from core.units import human_size
 from migrations_app.models import Migration
 from migrations_app.services import copy_job_cancel, copy_job_retry
 
@@ -92,8 +93,8 @@ class MigrationAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, job: Migration) -> str:
         if job.bytes_total:
-            return f"{filesizeformat(job.bytes_done)} of {filesizeformat(job.bytes_total)}"
-        return filesizeformat(job.bytes_done)
+            return f"{human_size(job.bytes_done)} of {human_size(job.bytes_total)}"
+        return human_size(job.bytes_done)
 
     @admin.display(description="last error")
     def short_error(self, job: Migration) -> str:

@@ -6,4 +6,8 @@ class MigrationsAppConfig(AppConfig):
     verbose_name = "Copy jobs"
 
     def ready(self) -> None:
+        from catalogue.services.data_items import state_guard_register
         from migrations_app.api import views  # noqa: F401  (registers the copy-job operations)
+        from migrations_app.guards import copy_being_written
+
+        state_guard_register(copy_being_written)

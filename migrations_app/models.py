@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit.recording import AuditedModel, AuditSpec, ObjectType
 from catalogue.models import Storage
-from migrations_app.choices import ACTIVE_STATES, JobState
+from migrations_app.states import ACTIVE, INITIAL, JobState
 
 
 class Migration(AuditedModel):
@@ -46,7 +46,7 @@ class Migration(AuditedModel):
     # The destination copy's uri: kept here too, since a failed job's destination row is removed
     # and a retry makes it again.
     destination_path = models.CharField(max_length=4096, default="", blank=True)
-    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=INITIAL, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(default="", blank=True)
     bytes_done = models.BigIntegerField(default=0)
@@ -64,7 +64,7 @@ class Migration(AuditedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["oid", "destination_storage"],
-                condition=Q(state__in=ACTIVE_STATES),
+                condition=Q(state__in=ACTIVE),
                 name="migration_one_active_copy_per_destination",
             ),
         ]

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from core import params as p
-from core.errors import RequestValidationError, validation_error
+from core.errors import FieldError
 from migrations_app.models import Migration
 
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -25,13 +25,11 @@ def query_date(name: str, raw: str | None) -> datetime | None:
     if compact:
         value = "-".join(compact.groups())
     elif re.fullmatch(r"[+-]?\d+(\.\d+)?", value):  # not Unix seconds: upstream reads dates only
-        raise RequestValidationError(
-            [validation_error("datetime_parsing", ["query", name], "Input should be YYYYMMDD or an ISO date", raw)]
-        )
+        raise FieldError(name, "datetime_parsing", "Input should be YYYYMMDD or an ISO date", raw)
     try:
         return p.parse_datetime(value)
     except p.ParamError as exc:
-        raise RequestValidationError([validation_error(exc.kind, ["query", name], exc.msg, raw)]) from None
+        raise FieldError(name, exc.kind, exc.msg, raw) from None
 
 
 def migration_query(

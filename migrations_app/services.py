@@ -25,16 +25,28 @@ from catalogue.services.ingest import uri_problem
 from catalogue.services.storages import storage_find, storage_remote
 from core.crypto import SecretDecryptionError
 from core.errors import (
+    FieldError,
     InvalidQueryParameters,
     ObjectNotFound,
-    RequestValidationError,
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
-    validation_error,
 )
-from migrations_app.choices import ACTIVE_STATES, JobState
 from migrations_app.jobs import copy_job_enqueue
 from migrations_app.models import Migration
+from migrations_app.states import (
+    ACTIVE,
+    CANCELLABLE,
+    INITIAL,
+    RETRYABLE,
+    WAITING,
+    WORKING,
+    JobState,
+    TransitionRefused,
+    ending,
+    fenced_update,
+    fresh_attempt,
+    transition,
+)
 
 # Columns of the source copy that the destination copy carries over.
 CARRIED_OVER = (
@@ -114,7 +126,7 @@ def _destination_uri(path: str, source: DataItem) -> str:
         if problem is None and len(path) > DataItem._meta.get_field("uri").max_length:
             problem = "path should have at most 4096 characters"
         if problem:
-            raise RequestValidationError([validation_error("value_error", ["query", "path"], problem, path)])
+            raise FieldError("path", "value_error", problem, path)
         return path
     problem = uri_problem(source.uri or "")
     if problem:
@@ -126,7 +138,7 @@ def _destination_uri(path: str, source: DataItem) -> str:
 
 def _active_job(oid: uuid.UUID, destination: Storage) -> Migration | None:
     return (
-        Migration.objects.filter(oid=oid, destination_storage=destination, state__in=ACTIVE_STATES)
+        Migration.objects.filter(oid=oid, destination_storage=destination, state__in=ACTIVE)
         .order_by("migration_id")
         .first()
     )
@@ -150,9 +162,7 @@ def _check_not_there(source: DataItem, destination: Storage) -> None:
             f"A READY copy of {source.oid} is already on storage {destination.storage_name}: {ready.uid}"
         )
     stale = (
-        Migration.objects.filter(
-            oid=source.oid, destination_storage=destination, state__in=(JobState.FAILED, JobState.CANCELLED)
-        )
+        Migration.objects.filter(oid=source.oid, destination_storage=destination, state__in=RETRYABLE)
         .order_by("-migration_id")
         .first()
     )
@@ -233,7 +243,7 @@ def copy_job_create(
                     source_uid=source.uid,
                     destination_uid=item.uid,
                     user=user,
-                    state=JobState.QUEUED,
+                    state=INITIAL,
                     bytes_total=source.item_size,
                     command=copy_command(source, source_storage, destination, uri),
                     destination_path=uri,
@@ -269,25 +279,44 @@ def copy_job_cancel(*, migration_id: int) -> Migration:
     cancellation. A finished job (completed, failed, cancelled) is a 422."""
     with transaction.atomic():
         migration = _locked(migration_id)
-        if migration.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+        if migration.state not in CANCELLABLE:
             raise UnmetPreconditionForOperation(
                 f"Migration {migration.migration_id} is {migration.state}: "
                 "only a queued or running job can be cancelled"
             )
-        migration.cancel_requested = True
-        if migration.state == JobState.QUEUED:
-            migration.state = JobState.CANCELLED
-            migration.finished_at = migration.completion_date = timezone.now()  # as the worker's cancel
-            migration.complete = True
-            migration.job_status = {
-                **(migration.job_status or {}), "finished": True, "success": False, "error": "Cancelled"
-            }  # fmt: skip
-            migration.next_attempt_at = None
+        if migration.state in WAITING:
             DataItem.objects.filter(uid=migration.destination_uid, item_state=ItemState.INITIALISED).update(
                 item_state=ItemState.CORRUPTED
             )
-        migration.save()
+            now = timezone.now()  # ended as the worker ends a running job it cancels
+            moved = transition(
+                migration_id,
+                to=JobState.CANCELLED,
+                from_states=WAITING,
+                cancel_requested=True,
+                next_attempt_at=None,
+                **ending(now=now, status=migration.job_status, success=False, error="Cancelled"),
+            )
+        else:
+            moved = bool(fenced_update(migration_id, states=WORKING, cancel_requested=True))
+        if not moved:  # the row is locked: only a mistake gets here
+            raise TransitionRefused(f"Migration {migration_id} moved while it was locked")
+        migration.refresh_from_db()
     return migration
+
+
+def _job_reset() -> dict[str, Any]:
+    """The columns of a job queued again from its first attempt, as if new."""
+    return {
+        **fresh_attempt(started=None),
+        "attempts": 0,
+        "cancel_requested": False,
+        "complete": False,
+        "completion_date": None,
+        "finished_at": None,
+        "job_status": None,
+        "job_stats": None,
+    }
 
 
 def copy_job_retry(*, migration_id: int) -> Migration:
@@ -296,7 +325,7 @@ def copy_job_retry(*, migration_id: int) -> Migration:
     the next attempt). Any other state is a 422."""
     with transaction.atomic():
         migration = _locked(migration_id)
-        if migration.state not in (JobState.FAILED, JobState.CANCELLED):
+        if migration.state not in RETRYABLE:
             raise UnmetPreconditionForOperation(
                 f"Migration {migration.migration_id} is {migration.state}: "
                 "only a failed or cancelled job can be retried"
@@ -320,28 +349,23 @@ def copy_job_retry(*, migration_id: int) -> Migration:
         ).first()
         if ready is not None:
             raise ValueAlreadyInDB(f"A READY copy of {migration.oid} is already on that storage: {ready.uid}")
-        migration.state = JobState.QUEUED
-        migration.attempts = 0
-        migration.cancel_requested = False
-        migration.complete = False
-        migration.completion_date = None
-        migration.started_at = migration.finished_at = migration.heartbeat_at = migration.next_attempt_at = None
-        migration.bytes_done = 0
-        migration.rate = 0.0
-        migration.job_status = migration.job_stats = None
+        fields = _job_reset()
         if destination_item is None:  # removed when the job failed: a fresh destination copy
             uri = migration.destination_path or source.uri
-            fields = _destination_fields(source, migration.destination_storage, uri, migration.user)
-            destination_item = data_item_insert(fields=fields, storages_checked=True)
-            migration.destination_uid = destination_item.uid
+            item_fields = _destination_fields(source, migration.destination_storage, uri, migration.user)
+            destination_item = data_item_insert(fields=item_fields, storages_checked=True)
+            fields["destination_uid"] = destination_item.uid
         try:
             with transaction.atomic():
-                migration.save()
+                moved = transition(migration_id, to=JobState.QUEUED, from_states=RETRYABLE, **fields)
         except IntegrityError:
             job = _active_job(migration.oid, migration.destination_storage)
             if job is not None:
                 raise _already_active(job) from None
             raise
+        if not moved:  # the row is locked: only a mistake gets here
+            raise TransitionRefused(f"Migration {migration_id} moved while it was locked")
+        migration.refresh_from_db()
         DataItem.objects.filter(uid=destination_item.uid).update(item_state=ItemState.INITIALISED)
         copy_job_enqueue(migration.migration_id)
     return migration

@@ -64,9 +64,9 @@ from catalogue.models import DataItem, Location, Storage, StorageConfig
 from catalogue.services.storages import storage_config_create
 from core import rclone
 from migrations_app import runner
-from migrations_app.choices import JobState
 from migrations_app.jobs import COPY_TASK
 from migrations_app.models import Migration
+from migrations_app.states import JobState
 from tests.conftest import Api
 from tests.factories import make_item, make_location, make_storage
 from tests.storage_servers import _free_port, _serve

@@ -21,9 +21,8 @@ from audit.services import audit_record
 from catalogue.models import LocationFacility
 from catalogue.services.storages import storage_config_create
 from core.actor import acting
-from migrations_app.choices import JobState
-from migrations_app.models import Migration
-from tests.factories import make_item, make_location, make_storage
+from migrations_app.states import JobState
+from tests.factories import make_copy_job, make_item, make_location, make_storage
 
 # A secret no page may show: seeded into a stored config, looked for in every response.
 SEEDED_SECRET = "SEEDED-s3cr3t-" + uuid.uuid4().hex
@@ -80,16 +79,7 @@ def seeded(db, admin_account) -> dict[str, Any]:
         check_remote=False,
     )
     item = make_item(source, item_state="READY")
-    copy = make_item(destination, item_name=item.item_name, oid=item.uid, item_state="CORRUPTED")
-    job = Migration.objects.create(
-        oid=item.oid or item.uid,
-        source_storage=source,
-        destination_storage=destination,
-        source_uid=item.uid,
-        destination_uid=copy.uid,
-        state=JobState.FAILED,
-        last_error="rclone: no route to host",
-    )
+    job = make_copy_job(item, destination, state=JobState.FAILED, last_error="rclone: no route to host")
     token_row, _ = api_token_create(user=admin_account, name="seeded token")
     ProviderIdentity.objects.create(user=admin_account, issuer="https://idp.example.org", subject="sub-123")
     Group.objects.get_or_create(name="auditors")

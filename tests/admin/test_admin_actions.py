@@ -10,10 +10,10 @@ from accounts.roles import Role
 from accounts.tokens import account_ensure, api_token_create
 from catalogue.models import DataItem, Storage
 from catalogue.services.storages import storage_config_create
-from migrations_app.choices import JobState
 from migrations_app.models import Migration
+from migrations_app.states import JobState
 from tests.conftest import Api
-from tests.factories import make_item, make_storage
+from tests.factories import make_copy_job, make_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -49,18 +49,8 @@ def test_check_access_records_each_storages_result(admin_client, tmp_path):
 
 
 def _failed_job(state: str = JobState.FAILED) -> Migration:
-    source_storage, destination = make_storage(), make_storage()
-    source = make_item(source_storage, item_state="READY")
-    copy = make_item(destination, item_name=source.item_name, oid=source.uid, item_state="CORRUPTED")
-    return Migration.objects.create(
-        oid=source.uid,
-        source_storage=source_storage,
-        destination_storage=destination,
-        source_uid=source.uid,
-        destination_uid=copy.uid,
-        state=state,
-        attempts=3,
-        last_error="rclone: connection refused",
+    return make_copy_job(
+        state=state, copy={"item_state": "CORRUPTED"}, attempts=3, last_error="rclone: connection refused"
     )
 
 

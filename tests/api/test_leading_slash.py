@@ -15,7 +15,7 @@ import pytest
 from catalogue.models import DataItem, Storage
 from catalogue.services import storage_config_create
 from migrations_app import runner
-from migrations_app.choices import JobState
+from migrations_app.states import JobState
 from tests.factories import make_storage
 
 pytestmark = pytest.mark.django_db

@@ -20,9 +20,8 @@ from audit.services import audit_record
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
 from catalogue.services import data_item_insert, data_items_insert, location_create
 from core.actor import acting, current_actor, unattended
-from migrations_app.models import Migration
 from tests.audit.conftest import raw_audit_rows, records
-from tests.factories import make_item, make_storage
+from tests.factories import make_copy_job, make_item, make_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -197,13 +196,7 @@ def test_nothing_is_recorded_without_an_actor_or_when_unattended(db):
     storage = make_storage()
     item = data_item_insert(fields={"item_name": "x", "storage_id": storage.storage_id})
     DataItem.objects.filter(uid=item.uid).update(item_state="READY")
-    job = Migration.objects.create(
-        oid=item.oid,
-        source_storage=storage,
-        destination_storage=make_storage(),
-        source_uid=item.uid,
-        destination_uid=item.uid,
-    )
+    job = make_copy_job(storage, make_storage(), oid=item.oid, source_uid=item.uid, destination_uid=item.uid)
     with acting(username="ops", user_id=None, auth="command", via="command", operation="t"), unattended():
         assert current_actor() is None
         job.bytes_done = 5

@@ -12,10 +12,10 @@ from django.db import connection
 
 from catalogue.models import DataItem, Storage, StorageConfig
 from migrations_app import jobs
-from migrations_app.choices import JobState
 from migrations_app.models import Migration
+from migrations_app.states import JobState
 from tests.conftest import Api, race
-from tests.factories import make_item, make_storage
+from tests.factories import make_copy_job, make_item, make_storage
 
 COPY = "/migration/copy_data_item"
 CANCEL = "/migration/cancel_migration"
@@ -84,16 +84,8 @@ def _refused(response, status: int, exec_name: str, *fragments: str) -> dict:
 
 
 def _job(source: DataItem, destination: Storage, state: str, **fields) -> Migration:
-    """A job as the services leave it: its destination copy exists."""
-    item = make_item(destination, item_name=source.item_name, oid=source.uid, uri=source.uri, **fields)
-    return Migration.objects.create(
-        oid=source.oid,
-        source_storage=source.storage,
-        destination_storage=destination,
-        source_uid=source.uid,
-        destination_uid=item.uid,
-        state=state,
-    )
+    """A job as the services leave it: its destination copy exists (with ``fields``)."""
+    return make_copy_job(source, destination, state=state, copy=fields)
 
 
 # --- the happy path ---------------------------------------------------------------------------

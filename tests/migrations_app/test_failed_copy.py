@@ -15,9 +15,9 @@ from catalogue.choices import ItemState
 from catalogue.models import DataItem, Storage
 from catalogue.services import storage_config_create
 from migrations_app import runner
-from migrations_app.choices import JobState
 from migrations_app.models import Migration
 from migrations_app.services import copy_job_create, copy_job_retry
+from migrations_app.states import JobState
 from tests.factories import make_item, make_storage
 
 pytestmark = pytest.mark.django_db

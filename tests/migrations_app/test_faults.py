@@ -40,8 +40,7 @@ django.setup()
 from django.db import transaction
 from catalogue.services import storage_config_create
 from migrations_app.jobs import copy_job_enqueue
-from migrations_app.models import Migration
-from tests.factories import make_item, make_storage
+from tests.factories import make_copy_job, make_item, make_storage
 
 spec = json.loads(sys.argv[1])
 stores = []
@@ -51,12 +50,10 @@ for name, config, root_directory in spec["stores"]:
     stores.append(storage)
 source = make_item(stores[0], item_name="big", uri="obs/big.bin", item_state="READY", item_size=spec["size"],
                    item_checksum=spec["md5"], checksum_method="md5")
-target = make_item(stores[1], item_name="big", oid=source.oid, uri=source.uri, item_state="INITIALISED")
 with transaction.atomic():
-    job = Migration.objects.create(oid=source.oid, source_storage=stores[0], destination_storage=stores[1],
-                                   source_uid=source.uid, destination_uid=target.uid)
+    job = make_copy_job(source, stores[1])
     copy_job_enqueue(job.pk)
-print(json.dumps({"migration": job.pk, "source": source.uid.hex, "target": target.uid.hex,
+print(json.dumps({"migration": job.pk, "source": source.uid.hex, "target": job.destination_uid.hex,
                   "oid": source.oid.hex, "destination_storage": stores[1].storage_id.hex}))
 """  # noqa: E501
 

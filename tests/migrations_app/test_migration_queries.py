@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from catalogue.models import Storage
-from migrations_app.choices import JobState
 from migrations_app.models import Migration
-from tests.factories import make_storage
+from migrations_app.states import JobState
+from tests.factories import make_copy_job, make_storage
 
 QUERY = "/migration/query_migrations"
 GET = "/migration/get_migration"
@@ -33,28 +33,12 @@ def storages(db) -> tuple[Storage, Storage, Storage]:
 
 
 def _migration(source: Storage, destination: Storage, **fields) -> Migration:
-    values = {
-        "oid": uuid.uuid4(),
-        "source_storage": source,
-        "destination_storage": destination,
-        "source_uid": uuid.uuid4(),
-        "destination_uid": uuid.uuid4(),
-        "state": JobState.QUEUED,
-    }
-    return Migration.objects.create(**{**values, **fields})
+    """A queued job between two storages, whose copies are not in the catalogue."""
+    return make_copy_job(source, destination, **fields)
 
 
 def _completed(source: Storage, destination: Storage, **fields) -> Migration:
-    now = timezone.now()
-    return _migration(
-        source,
-        destination,
-        state=JobState.COMPLETED,
-        complete=True,
-        completion_date=now,
-        finished_at=now,
-        **fields,
-    )
+    return make_copy_job(source, destination, state=JobState.COMPLETED, **fields)
 
 
 def _ids(response) -> list[int]:

@@ -18,10 +18,12 @@ from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem, Storage
 from catalogue.services import storage_config_create
 from catalogue.services.ingest import data_item_register
-from migrations_app import runner
-from migrations_app.choices import JobState
+from migrations_app import runner, tasks
+from migrations_app.jobs import COPY_TASK
 from migrations_app.models import Migration
-from tests.factories import make_item, make_storage
+from migrations_app.runner import claim, copying, verify
+from migrations_app.states import FINISHED, JobState
+from tests.factories import make_copy_job, make_item, make_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -54,22 +56,8 @@ def _write(path: Path, data: bytes) -> str:
 
 def _job(source: DataItem, destination: Storage, uri: str | None = None) -> tuple[Migration, DataItem]:
     """What the copy API writes: an INITIALISED destination copy and a queued job."""
-    target = make_item(
-        destination,
-        item_name=source.item_name,
-        oid=source.oid,
-        uri=uri or source.uri,
-        item_type=source.item_type,
-        item_state=ItemState.INITIALISED,
-    )
-    migration = Migration.objects.create(
-        oid=source.oid,
-        source_storage=source.storage,
-        destination_storage=destination,
-        source_uid=source.uid,
-        destination_uid=target.uid,
-    )
-    return migration, target
+    migration = make_copy_job(source, destination, copy={"uri": uri} if uri else None)
+    return migration, DataItem.objects.get(uid=migration.destination_uid)
 
 
 def _file_item(storage: Storage, uri: str, data: bytes, **fields: Any) -> DataItem:
@@ -89,7 +77,7 @@ def _run_to_the_end(migration: Migration, limit: int = 10) -> Migration:
     for _ in range(limit):
         runner.copy_job_run(migration.pk)
         migration.refresh_from_db()
-        if migration.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+        if migration.state in FINISHED:
             return migration
     raise AssertionError(f"job still {migration.state} after {limit} deliveries")
 
@@ -304,7 +292,7 @@ def test_rclones_own_hash_check_is_skipped_only_where_dlm_reads_the_copy_back(tm
     monkeypatch.setattr(runner.rclone, "copy_file", copy_file)
     src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
     s3 = _remote_storage(s3_server.config, "bucket1")
-    for name, size in (("small.bin", 1000), ("large.bin", runner.SMALL_FILE_LIMIT + 1)):
+    for name, size in (("small.bin", 1000), ("large.bin", copying.SMALL_FILE_LIMIT + 1)):
         data = bytes(range(256)) * (size // 256 + 1)
         _write(tmp_path / "a" / "data" / name, data[:size])
         source = _file_item(src, name, data[:size])
@@ -320,15 +308,15 @@ def _registered(storage: Storage, uri: str) -> DataItem:
 
 
 def test_a_large_copy_is_read_back_with_the_fast_hash_recorded_at_registration(tmp_path, monkeypatch, s3_server):
-    monkeypatch.setattr(runner, "FOREGROUND_HASH_LIMIT", 1024)  # what counts as large, for the test
+    monkeypatch.setattr(verify, "FOREGROUND_HASH_LIMIT", 1024)  # what counts as large, for the test
     read_back: list[str] = []
-    real_hash_by_job = runner._hash_by_job
+    real_hash_by_job = verify.hash_by_job
 
     def hash_by_job(attempt, config, path, hash_type, *, download):
         read_back.append(f"{config['type']}:{hash_type}")
         return real_hash_by_job(attempt, config, path, hash_type, download=download)
 
-    monkeypatch.setattr(runner, "_hash_by_job", hash_by_job)
+    monkeypatch.setattr(verify, "hash_by_job", hash_by_job)
     src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
     s3 = _remote_storage(s3_server.config, "bucket1")
     _write(tmp_path / "a" / "data" / "big.bin", bytes(range(256)) * 2000)
@@ -345,7 +333,7 @@ def test_a_large_copy_is_read_back_with_the_fast_hash_recorded_at_registration(t
 
 
 def test_a_flipped_byte_is_caught_by_the_fast_hash(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "FOREGROUND_HASH_LIMIT", 1024)
+    monkeypatch.setattr(verify, "FOREGROUND_HASH_LIMIT", 1024)
     src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
     data = bytes(range(256)) * 2000
     _write(tmp_path / "a" / "data" / "big.bin", data)
@@ -360,7 +348,7 @@ def test_a_flipped_byte_is_caught_by_the_fast_hash(tmp_path, monkeypatch):
     assert (tmp_path / "b" / "data" / "big.bin").read_bytes() == data
 
 
-@pytest.mark.parametrize("size", [14_000, runner.SMALL_FILE_LIMIT + 14_000], ids=["one-call", "job"])
+@pytest.mark.parametrize("size", [14_000, copying.SMALL_FILE_LIMIT + 14_000], ids=["one-call", "job"])
 def test_a_corrupted_destination_is_caught_and_copied_again(tmp_path, monkeypatch, size):
     data = (b"precious bytes" * (size // 14 + 1))[:size]
     src, dst = _local_storage(tmp_path / "a"), _local_storage(tmp_path / "b")
@@ -408,13 +396,13 @@ def test_cancel_requested_stops_the_copy_and_removes_the_partial_copy(tmp_path, 
     _write(tmp_path / "a" / "data" / "big.bin", data)
     source = _file_item(src, "big.bin", data)
     migration, target = _job(source, dst)
-    real_wait = runner._wait
+    real_wait = claim.wait
 
     def cancel_then_wait(attempt, job_id, group, *, progress):
         Migration.objects.filter(pk=attempt.migration.pk).update(cancel_requested=True)
         return real_wait(attempt, job_id, group, progress=progress)
 
-    monkeypatch.setattr(runner, "_wait", cancel_then_wait)
+    monkeypatch.setattr(claim, "wait", cancel_then_wait)
     # rclone would finish 2 MB locally before the first poll: slow it down for this copy
     from core import rclone
 
@@ -484,8 +472,18 @@ def test_recovery_requeues_stale_and_lost_jobs_and_leaves_fresh_ones(tmp_path):
     # A queued job whose task is in the queue is not sent twice.
     from django_q.tasks import async_task
 
-    async_task(runner.COPY_TASK, jobs["lost"], task_name=f"copy-{jobs['lost']}")
+    async_task(COPY_TASK, jobs["lost"], task_name=f"copy-{jobs['lost']}")
     assert jobs["lost"] not in runner.copy_jobs_recover(enqueue=lambda pk: None)
+
+
+def test_the_task_paths_stored_in_the_database_still_import():
+    """Queued tasks and the recovery schedule name their function by its dotted path."""
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule
+
+    recover = Schedule.objects.get(func="migrations_app.tasks.copy_jobs_recover").func
+    assert import_string(COPY_TASK) is tasks.copy_job_run
+    assert import_string(recover) is tasks.copy_jobs_recover
 
 
 def test_the_recovery_schedule_exists_once():
@@ -505,7 +503,7 @@ def test_a_later_retry_is_a_once_schedule_at_the_retry_time(tmp_path, settings, 
     with django_capture_on_commit_callbacks(execute=True):
         runner.copy_job_run(migration.pk)
     migration.refresh_from_db()
-    retry = Schedule.objects.get(func=runner.COPY_TASK)
+    retry = Schedule.objects.get(func=COPY_TASK)
     assert retry.schedule_type == Schedule.ONCE and retry.repeats == -1
     assert retry.next_run == migration.next_attempt_at and retry.args == f"({migration.pk},)"
 
@@ -524,21 +522,22 @@ def test_verification_hashes_in_the_background_keeping_the_heartbeat(tmp_path, m
         assert not hashes, "a hash was computed in the foreground"
         return real_stat(config, path, hashes=hashes)
 
-    real_wait = runner._wait
+    real_wait = claim.wait
 
     def counting_wait(attempt, job_id, group, *, progress):
+        began = timezone.now()
         status = real_wait(attempt, job_id, group, progress=progress)
-        beats.append((group, Migration.objects.get(pk=migration.pk).heartbeat_at))
+        beats.append((group, began, Migration.objects.get(pk=migration.pk).heartbeat_at))
         return status
 
-    monkeypatch.setattr(runner, "FOREGROUND_HASH_LIMIT", 1000)  # this file counts as large
+    monkeypatch.setattr(verify, "FOREGROUND_HASH_LIMIT", 1000)  # this file counts as large
     monkeypatch.setattr(runner.rclone, "stat", stat_without_hashing)
-    monkeypatch.setattr(runner, "_wait", counting_wait)
+    monkeypatch.setattr(claim, "wait", counting_wait)
     assert runner.copy_job_run(migration.pk) == JobState.COMPLETED
-    copy_beats = [at for group, at in beats if not group.endswith("-hash")]
-    hash_beats = [at for group, at in beats if group.endswith("-hash")]
-    assert hash_beats, "the verification's hash was not an rclone job"
-    # The hash job's polls wrote the heartbeat again, after the copy's last one.
-    assert min(hash_beats) > max(copy_beats)
+    hash_waits = [(began, at) for group, began, at in beats if group.endswith("-hash")]
+    assert hash_waits, "the verification's hash was not an rclone job"
+    # Each wait for a hash job wrote the heartbeat while it polled: the row's heartbeat is no older
+    # than the moment the wait began (the move to verifying wrote one before that, which would not do).
+    assert all(at >= began for began, at in hash_waits), hash_waits
     target.refresh_from_db()
     assert target.item_state == ItemState.READY

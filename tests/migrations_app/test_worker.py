@@ -23,8 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from catalogue.services import storage_config_create
 from migrations_app.jobs import copy_job_enqueue
-from migrations_app.models import Migration
-from tests.factories import make_item, make_storage
+from tests.factories import make_copy_job, make_item, make_storage
 
 data_root, md5, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 stores = []
@@ -37,16 +36,15 @@ ids = {}
 for name in ("queued", "orphaned"):
     source = make_item(stores[0], item_name=name, uri=f"obs/{name}.bin", item_state="READY", item_size=size,
                        item_checksum=md5, checksum_method="md5")
-    target = make_item(stores[1], item_name=name, oid=source.oid, uri=source.uri, item_state="INITIALISED")
     with transaction.atomic():
-        job = Migration.objects.create(oid=source.oid, source_storage=stores[0], destination_storage=stores[1],
-                                       source_uid=source.uid, destination_uid=target.uid)
         if name == "queued":
+            job = make_copy_job(source, stores[1])
             copy_job_enqueue(job.pk)
         else:  # its worker died mid-copy long ago, and its task is gone
-            Migration.objects.filter(pk=job.pk).update(state="running", attempts=1, url="dead:1",
-                                                       heartbeat_at=timezone.now() - timedelta(minutes=10))
-    ids[name] = {"migration": job.pk, "uid": target.uid.hex}
+            long_ago = timezone.now() - timedelta(minutes=10)
+            job = make_copy_job(source, stores[1], state="running", url="dead:1", started_at=long_ago,
+                                heartbeat_at=long_ago)
+    ids[name] = {"migration": job.pk, "uid": job.destination_uid.hex}
 print(json.dumps(ids))
 """
 

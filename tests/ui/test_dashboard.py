@@ -4,7 +4,6 @@ whose uid expiry falls within a week (for information), and the latest failures 
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,9 +12,9 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from catalogue.models import DataItem, Storage
-from migrations_app.choices import JobState
 from migrations_app.models import Migration
-from tests.factories import make_item, make_storage
+from migrations_app.states import JobState
+from tests.factories import make_copy_job, make_item, make_storage
 
 
 @pytest.fixture(autouse=True)
@@ -32,15 +31,7 @@ def viewer(make_ui_client):
 
 
 def job(source: Storage, destination: Storage, state: str, **fields) -> Migration:
-    values = {
-        "oid": uuid.uuid4(),
-        "source_storage": source,
-        "destination_storage": destination,
-        "source_uid": uuid.uuid4(),
-        "destination_uid": uuid.uuid4(),
-        "state": state,
-    }
-    return Migration.objects.create(**{**values, **fields})
+    return make_copy_job(source, destination, state=state, **fields)
 
 
 def count_of(html: str, label: str) -> int:

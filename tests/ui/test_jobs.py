@@ -17,11 +17,13 @@ from django.utils import timezone
 from accounts.roles import Role
 from accounts.tokens import account_ensure
 from catalogue.models import DataItem, Storage
+from core.units import human_size
 from migrations_app import jobs as job_queue
-from migrations_app.choices import JobState
 from migrations_app.models import Migration
-from tests.factories import make_item, make_storage
-from ui.views.jobs import PAGE_SIZE, human_bytes, human_duration
+from migrations_app.states import JobState
+from tests.factories import make_copy_job, make_item, make_storage
+from ui.job_rows import human_duration
+from ui.views.jobs import PAGE_SIZE
 
 MiB = 1024 * 1024
 
@@ -56,15 +58,8 @@ def queued_tasks(monkeypatch) -> list:
 
 
 def _migration(source: Storage, destination: Storage, **fields) -> Migration:
-    values = {
-        "oid": uuid.uuid4(),
-        "source_storage": source,
-        "destination_storage": destination,
-        "source_uid": uuid.uuid4(),
-        "destination_uid": uuid.uuid4(),
-        "state": JobState.QUEUED,
-    }
-    return Migration.objects.create(**{**values, **fields})
+    """A job between two storages, whose copies are not in the catalogue (queued by default)."""
+    return make_copy_job(source, destination, **fields)
 
 
 def _job_with_items(state: str, *, destination_state: str = "INITIALISED", **fields) -> Migration:
@@ -72,17 +67,7 @@ def _job_with_items(state: str, *, destination_state: str = "INITIALISED", **fie
     src = make_storage(storage_name=f"src-{uuid.uuid4().hex[:6]}")
     dst = make_storage(storage_name=f"dst-{uuid.uuid4().hex[:6]}")
     source = make_item(src, item_name="obs/vis.ms", uri="obs/vis.ms", item_state="READY", item_size=1234)
-    copy = make_item(dst, item_name="obs/vis.ms", uri="obs/vis.ms", oid=source.uid, item_state=destination_state)
-    return Migration.objects.create(
-        oid=source.oid,
-        source_storage=src,
-        destination_storage=dst,
-        source_uid=source.uid,
-        destination_uid=copy.uid,
-        state=state,
-        bytes_total=1234,
-        **fields,
-    )
+    return make_copy_job(source, dst, state=state, copy={"item_state": destination_state}, **fields)
 
 
 def _ids(response) -> list[int]:
@@ -589,21 +574,8 @@ def test_filters_combine(viewer, storages):
 
 def test_pages_in_a_stable_order_without_counting_the_table(viewer, storages, django_assert_max_num_queries):
     a, b, _ = storages
-    Migration.objects.bulk_create(
-        [
-            Migration(
-                oid=uuid.uuid4(),
-                source_storage=a,
-                destination_storage=b,
-                source_uid=uuid.uuid4(),
-                destination_uid=uuid.uuid4(),
-                state=JobState.RUNNING if n % 2 else JobState.COMPLETED,
-                bytes_done=n,
-                bytes_total=100,
-            )
-            for n in range(PAGE_SIZE + 5)
-        ]
-    )
+    for n in range(PAGE_SIZE + 5):
+        _migration(a, b, state=JobState.RUNNING if n % 2 else JobState.COMPLETED, bytes_done=n, bytes_total=100)
     newest_first = list(Migration.objects.order_by("-migration_id").values_list("migration_id", flat=True))
 
     with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(8):
@@ -630,7 +602,7 @@ def test_pages_in_a_stable_order_without_counting_the_table(viewer, storages, dj
     [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (100 * MiB, "100.0 MiB"), (3 * 1024**4, "3.0 TiB")],
 )
 def test_sizes_are_written_in_binary_units(n, text):
-    assert human_bytes(n) == text
+    assert human_size(n) == text
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0 s"), (59, "59 s"), (61, "1 min 1 s"), (7322, "2 h 2 min")])

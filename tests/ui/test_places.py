@@ -19,9 +19,8 @@ from accounts.tokens import account_ensure
 from catalogue.models import Location, Storage, StorageConfig
 from catalogue.services import storage_config_create
 from core.secrets import join_secrets
-from migrations_app.choices import JobState
-from migrations_app.models import Migration
-from tests.factories import make_item, make_location, make_storage
+from migrations_app.states import JobState
+from tests.factories import make_copy_job, make_item, make_location, make_storage
 from tests.storage_servers import _free_port
 
 
@@ -378,14 +377,7 @@ def test_a_storage_page_lists_its_newest_twenty_jobs_either_way_and_links_to_all
     other, third = make_storage(storage_name="other"), make_storage(storage_name="third")
 
     def job(source, destination, **fields):
-        return Migration.objects.create(
-            oid=uuid.uuid4(),
-            source_storage=source,
-            destination_storage=destination,
-            source_uid=uuid.uuid4(),
-            destination_uid=uuid.uuid4(),
-            **fields,
-        )
+        return make_copy_job(source, destination, **fields)
 
     jobs = [job(storage, other) if n % 2 else job(other, storage) for n in range(22)]
     failed = job(storage, other, state=JobState.FAILED, last_error="rclone: 403 Forbidden\nstack")

@@ -25,8 +25,9 @@ from django.views.decorators.http import require_safe
 from accounts.roles import Role
 from catalogue.choices import ConfigType, ItemState
 from catalogue.models import DataItem, Storage, StorageConfig
-from migrations_app.choices import ACTIVE_STATES, JobState
+from core.units import human_size
 from migrations_app.models import Migration
+from migrations_app.states import ACTIVE, FAILURES, JobState
 from ui.access import role_required
 
 FIGURES_KEY = "ui:catalogue-figures:v1"
@@ -90,23 +91,6 @@ def storage_figures(figures: dict[str, Any], storage: Storage) -> StorageFigures
     return StorageFigures(**figures["storages"].get(str(storage.pk), {}))
 
 
-_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-
-
-def human_size(n: int | None) -> str:
-    """Bytes for people, in binary units as named by IEC (1 KiB = 1024 bytes): ``931.3 GiB``."""
-    if n is None:
-        return "—"
-    if abs(n) < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in _BINARY_UNITS:
-        value /= 1024
-        if abs(value) < 1024 or unit == _BINARY_UNITS[-1]:
-            break
-    return f"{value:.1f} {unit}"
-
-
 def storage_rows(storages: list[Storage], figures: dict[str, Any]) -> list[dict[str, Any]]:
     """What a table of storages shows of each: the storage, its figures, and its use of its
     capacity (``pct`` None when the capacity is unknown)."""
@@ -120,9 +104,9 @@ def storage_rows(storages: list[Storage], figures: dict[str, Any]) -> list[dict[
                 "storage": storage,
                 "figures": numbers,
                 "capacity": capacity,
-                "capacity_text": human_size(capacity),
+                "capacity_text": human_size(capacity, unknown="—"),
                 "capacity_exact": f"{capacity:,} bytes" if capacity else "",
-                "used_text": human_size(numbers.ready_bytes),
+                "used_text": human_size(numbers.ready_bytes, unknown="—"),
                 "pct": pct,
                 "over": bool(capacity and numbers.ready_bytes > capacity),
                 "reported_pct": storage.storage_use_pct or None,
@@ -140,7 +124,7 @@ def storages_with_remote(storages: list[Storage]) -> set[uuid.UUID]:
 
 def _job_counts(since: datetime) -> dict[str, Any]:
     recent = dict(Migration.objects.filter(date__gte=since).order_by().values_list("state").annotate(n=Count("*")))
-    older_active = Migration.objects.filter(state__in=ACTIVE_STATES, date__lt=since).count()
+    older_active = Migration.objects.filter(state__in=ACTIVE, date__lt=since).count()
     return {
         "states": [(state, recent.get(state, 0)) for state in JobState.values],
         "total": sum(recent.values()),
@@ -150,7 +134,7 @@ def _job_counts(since: datetime) -> dict[str, Any]:
 
 def _latest_failures() -> list[dict[str, Any]]:
     jobs = (
-        Migration.objects.filter(state=JobState.FAILED)
+        Migration.objects.filter(state__in=FAILURES)
         .select_related("source_storage", "destination_storage")
         .only(
             "migration_id",

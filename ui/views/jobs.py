@@ -5,8 +5,6 @@ same services as the API's ``cancel_migration`` and ``retry_migration``."""
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -25,16 +23,14 @@ from catalogue.models import DataItem, Storage
 from catalogue.services.storages import storage_find
 from core.errors import DataLifecycleError, ObjectNotFound
 from migrations_app import selectors, services
-from migrations_app.choices import ACTIVE_STATES, FINAL_STATES, JobState
 from migrations_app.models import Migration
+from migrations_app.states import ACTIVE, CANCELLABLE, FINISHED, RETRYABLE, SUCCEEDED, JobState
 from ui.access import role_required
+from ui.job_rows import JobRow, Progress, job_row
 
 PAGE_SIZE = 50
 MAX_PAGE = 100_000  # keeps the offset far from what a database can take
 MAX_WATCHED = 100  # jobs one list-progress request may ask about
-ERROR_PREVIEW = 90  # characters of the last error's first line shown in the list
-
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 # The list leaves out the large columns it never shows.
 _LIST_DEFERRED = ("job_status", "job_stats", "command", "url")
@@ -48,129 +44,6 @@ _PROGRESS_FIELDS = (
     "last_error",
     "finished_at",
 )
-
-
-# --- figures (jobs.js formats them the same way) -----------------------------------------------
-
-
-def human_bytes(n: float) -> str:
-    """``n`` bytes in binary units: ``512 B``, ``1.5 KiB``, ``12.0 MiB``."""
-    if n < 1024:
-        return f"{int(n)} B"
-    value, index = float(n), 0
-    while value >= 1024 and index < len(_UNITS) - 1:
-        value /= 1024
-        index += 1
-    return f"{value:.1f} {_UNITS[index]}"
-
-
-def human_duration(seconds: int) -> str:
-    """``42 s``, ``3 min 5 s``, ``2 h 7 min``."""
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-
-
-def _number(value: float) -> str:
-    """As JavaScript's ``String(value)`` writes a percent: ``12.3``, ``100``, ``0``."""
-    return f"{value:g}"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a job stands, as the job page shows it and ``/jobs/<id>/progress`` answers it."""
-
-    state: str
-    bytes_done: int
-    bytes_total: int | None
-    percent: float | None  # one decimal; None while the total is unknown
-    rate: float  # bytes/s of the running attempt
-    eta_seconds: int | None  # only for a running copy with a known total and a rate
-    attempts: int
-    last_error: str
-    finished: bool
-
-    @classmethod
-    def of(cls, job: Migration) -> Progress:
-        """The figures of a job row."""
-        done = job.bytes_done
-        total = job.bytes_total if job.bytes_total and job.bytes_total > 0 else None
-        if job.state == JobState.COMPLETED:
-            percent: float | None = 100.0
-        elif total:
-            percent = round(min(100.0, done * 100 / total), 1)
-        else:
-            percent = None
-        eta = None
-        if job.state == JobState.RUNNING and total and job.rate > 0:
-            eta = math.ceil(max(0, total - done) / job.rate)
-        return cls(
-            state=job.state,
-            bytes_done=done,
-            bytes_total=total,
-            percent=percent,
-            rate=job.rate,
-            eta_seconds=eta,
-            attempts=job.attempts,
-            last_error=job.last_error,
-            finished=job.state in FINAL_STATES,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def percent_text(self) -> str:
-        return "" if self.percent is None else f"{_number(self.percent)}%"
-
-    @property
-    def total_text(self) -> str:
-        return human_bytes(self.bytes_total) if self.bytes_total else ""
-
-    @property
-    def figures(self) -> str:
-        """``1.2 MiB of 10.0 MiB (12%) · 3.0 MiB/s · about 3 s left``."""
-        if self.bytes_total:
-            text = f"{human_bytes(self.bytes_done)} of {human_bytes(self.bytes_total)} ({self.percent_text})"
-        else:
-            text = f"{human_bytes(self.bytes_done)} copied"
-        if self.state == JobState.RUNNING and self.rate > 0:
-            text += f" · {human_bytes(self.rate)}/s"
-        if self.eta_seconds is not None:
-            text += f" · about {human_duration(self.eta_seconds)} left"
-        return text
-
-    @property
-    def sentence(self) -> str:
-        """What the page's ``aria-live`` region says: it changes at each state and each tenth of
-        the copy, not at every poll, so that a screen reader is not flooded."""
-        if self.state == JobState.QUEUED:
-            if self.attempts:
-                return f"Queued for attempt {self.attempts + 1}: waiting for a worker."
-            return "Queued: waiting for a worker."
-        if self.state == JobState.RUNNING:
-            if self.percent is None:
-                return "Copying."
-            return f"Copying: {int(self.percent // 10 * 10)}% done."
-        if self.state == JobState.VERIFYING:
-            return "Verifying the copy."
-        return f"{JobState(self.state).label}."
-
-
-def first_line(text: str, limit: int = ERROR_PREVIEW) -> str:
-    """The first non-blank line of ``text``, cut at ``limit`` characters."""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-@dataclass(frozen=True)
-class JobRow:
-    job: Migration
-    progress: Progress
-    error_line: str
-    active: bool
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -236,15 +109,6 @@ def _page_url(request: HttpRequest, number: int) -> str:
     return f"?{query.urlencode()}"
 
 
-def _row(job: Migration) -> JobRow:
-    return JobRow(
-        job=job,
-        progress=Progress.of(job),
-        error_line=first_line(job.last_error),
-        active=job.state in ACTIVE_STATES,
-    )
-
-
 @never_cache
 @require_GET
 @role_required(Role.VIEWER)
@@ -263,7 +127,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         offset = (number - 1) * PAGE_SIZE
         found = list(jobs[offset : offset + PAGE_SIZE + 1])
         has_next = len(found) > PAGE_SIZE
-        rows = [_row(job) for job in found[:PAGE_SIZE]]
+        rows = [job_row(job) for job in found[:PAGE_SIZE]]
     context = {
         "form": form,
         "valid": valid,
@@ -348,11 +212,11 @@ def job_detail(request: HttpRequest, ref: str) -> HttpResponse:
     context = {
         "job": job,
         "progress": progress,
-        "active": job.state in ACTIVE_STATES,
+        "active": job.state in ACTIVE,
         # A finished job that copied nothing has no progress worth a bar.
-        "show_bar": job.state in ACTIVE_STATES or job.state == JobState.COMPLETED or job.bytes_done > 0,
-        "can_cancel": job.state in ACTIVE_STATES and not job.cancel_requested,
-        "can_retry": job.state in (JobState.FAILED, JobState.CANCELLED),
+        "show_bar": job.state in ACTIVE or job.state in SUCCEEDED or job.bytes_done > 0,
+        "can_cancel": job.state in CANCELLABLE and not job.cancel_requested,
+        "can_retry": job.state in RETRYABLE,
         "max_attempts": settings.DLM_COPY_MAX_ATTEMPTS,
         "job_status": _pretty(job.job_status),
         "job_stats": _pretty(job.job_stats),
@@ -390,7 +254,7 @@ def _act(request: HttpRequest, ref: str, action: str) -> HttpResponse:
         return redirect(f"/jobs/{migration_id}")
     if action == "retry":
         messages.success(request, f"Copy job {migration_id} is queued again.")
-    elif job.state == JobState.CANCELLED:
+    elif job.state in FINISHED:
         messages.success(request, f"Copy job {migration_id} is cancelled.")
     else:
         messages.success(request, f"Cancel requested: the worker stops copy job {migration_id} at its next check.")

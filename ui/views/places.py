@@ -25,14 +25,15 @@ from catalogue import services
 from catalogue.choices import ConfigType
 from catalogue.models import DataItem, Location, Storage, StorageConfig
 from catalogue.selectors import config_shown
-from catalogue.services.storages import storage_check_access
 from core.crypto import SecretDecryptionError
-from core.errors import DataLifecycleError, RequestValidationError
 from core.secrets import MASK, is_secret_option
+from core.units import human_size
 from migrations_app.models import Migration
+from migrations_app.states import FAILURES, SUCCEEDED
 from ui.access import role_required
+from ui.errors import REFUSALS
 from ui.forms import RCLONE_TYPES, ConfigForm, LocationForm, StorageForm
-from ui.views.dashboard import catalogue_figures, first_line, human_size, storage_rows, storages_with_remote
+from ui.views.dashboard import catalogue_figures, first_line, storage_rows, storages_with_remote
 
 LATEST = 20  # items and jobs shown on a storage's page
 FORM_REFUSED = 422  # a form sent back with errors (the API's status for refused input)
@@ -92,7 +93,7 @@ def location_create(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 location = services.location_create(**form.cleaned_data)
-        except (DataLifecycleError, RequestValidationError) as exc:
+        except REFUSALS as exc:
             form.add_service_error(exc)
         else:
             messages.success(request, f"Location {location.location_name} created.")
@@ -184,7 +185,15 @@ def storage_detail(request: HttpRequest, storage_id: uuid.UUID) -> HttpResponse:
         "configs": _configs(storage),
         "check": check,
         "items": item_rows,
-        "jobs": [{"job": job, "reason": first_line(job.last_error)} for job in jobs],
+        "jobs": [
+            {
+                "job": job,
+                "reason": first_line(job.last_error),
+                "failed": job.state in FAILURES,
+                "succeeded": job.state in SUCCEEDED,
+            }
+            for job in jobs
+        ],
         "latest": LATEST,
         "items_link": "/items?" + urlencode({"storage": storage.storage_name}),
         "jobs_link": "/jobs?" + urlencode({"storage": storage.storage_name}),
@@ -196,11 +205,12 @@ def storage_detail(request: HttpRequest, storage_id: uuid.UUID) -> HttpResponse:
 @require_POST
 def storage_check(request: HttpRequest, storage_id: uuid.UUID) -> HttpResponse:
     """Check now whether rclone reaches the storage's remote; the outcome is recorded on the
-    storage, and rclone's reason is shown on its page."""
+    storage (and in the audit trail, as the user's change), and rclone's reason is shown on its
+    page."""
     storage = Storage.objects.filter(pk=storage_id).first()
     if storage is None:
         return _not_found(request, "storage", "/storages", "All storages")
-    result = storage_check_access(storage=storage)
+    result = services.storage_check_access(storage=storage)
     request.session[_check_key(storage)] = {
         "reachable": result["reachable"],
         "error": result["error"],
@@ -225,7 +235,7 @@ def storage_create(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 storage = services.storage_create(**form.service_arguments())
-        except (DataLifecycleError, RequestValidationError) as exc:
+        except REFUSALS as exc:
             form.add_service_error(exc)
         else:
             messages.success(
@@ -254,7 +264,7 @@ def config_create(request: HttpRequest, storage_id: uuid.UUID) -> HttpResponse:
             # Not in a transaction: the remote check may take a while, and nothing is written
             # before it has passed (the service writes one row after).
             config = services.storage_config_create(config=form.config, storage_id=storage.pk, check_remote=check)
-        except (DataLifecycleError, RequestValidationError) as exc:
+        except REFUSALS as exc:
             form.add_service_error(exc)
         else:
             how = "rclone reached the remote" if check else "the remote was not checked"

@@ -1,0 +1,27 @@
+"""What the copy jobs ask of the catalogue: that no one changes the state of a copy a job is writing."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from migrations_app.models import Migration
+from migrations_app.states import ACTIVE
+
+
+def copy_being_written(rows: QuerySet) -> str | None:
+    """Why the state of these copies (``DataItem`` rows) may not change now: one of them is the
+    destination of a copy job that has not ended (its worker makes it READY once the bytes are
+    verified). None when no job is writing any of them."""
+    job = (
+        Migration.objects.filter(state__in=ACTIVE, destination_uid__in=rows.values("uid"))
+        .order_by("migration_id")
+        .values_list("migration_id", "destination_uid", "state")
+        .first()
+    )
+    if job is None:
+        return None
+    migration_id, uid, state = job
+    return (
+        f"Copy job {migration_id} ({state}) is writing the copy {uid}: "
+        "wait for it to end, or cancel it, before changing its state"
+    )
