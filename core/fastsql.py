@@ -1,11 +1,16 @@
-"""A faster road for the catalogue's hot reads: simple querysets run as cached raw SQL.
+"""The API's hot lookups as cached SQL: ``fetch`` gives a simple queryset's rows without Django
+compiling its SQL again.
 
-Building the SQL of a 39-column query costs Django more than running it (about 0.4 ms against
-0.1 ms on PostgreSQL), and the API's lookups are all of one simple kind: one table, ``AND`` of
-comparisons between a column and a value, the model's ordering, a slice. For such a queryset,
-``simple_sql`` writes the statement once per shape (which columns, which comparisons, which
-ordering), keeps it, and returns it with this call's values, prepared for the database exactly as
-Django's own lookups prepare them. Anything else returns None and takes Django's usual road.
+Compiling a queryset costs Django several times what running it does for the API's lookups, which
+all have one simple shape: one table, ``AND`` of comparisons between a column and a value, the
+model's ordering, a slice. ``fetch`` writes the statement once per shape (which columns, which
+comparisons, which ordering), keeps it, and runs it with this call's values, prepared for the
+database exactly as Django's own lookups prepare them, then converts each column with Django's
+converters for it. Anything else returns None, and the caller takes the ORM.
+
+This reads Django's query internals (``WhereNode``, ``Col``, lookup classes), which Django does not
+promise to keep; ``tests/core/test_fastsql.py`` pins every supported shape to the ORM's answer, and
+every other shape to the fallback, on both databases.
 """
 
 from __future__ import annotations
@@ -20,6 +25,85 @@ from django.db.models.sql.where import AND, WhereNode
 _OPERATORS = {Exact: "=", LessThan: "<", LessThanOrEqual: "<=", GreaterThan: ">", GreaterThanOrEqual: ">="}
 _CACHE: dict[tuple, tuple[str, list]] = {}
 _CACHE_MAX = 512
+
+
+# Why this road is kept, measured 2026-12 on a busy shared 2-core VM (Django 5.2; benchmarks/rows.py
+# and benchmarks/catalogue.py, method and every figure in benchmarks/README.md): a 39-column
+# data_item lookup costs the ORM (values_list) 0.92 ms of CPU against 0.15 ms here on SQLite, and
+# 0.97 ms against 0.23 ms on PostgreSQL (medians of 15 interleaved rounds); through gunicorn, a
+# query_data_item request cost 4.4-4.8 ms of server CPU with the ORM against 2.6-3.1 ms with this
+# road, and its throughput fell from about 50 % of the heartbeat's to about 30 %. values_list()
+# .iterator() costs what the ORM does (more on PostgreSQL); Manager.raw() with hand-written SQL
+# (0.33 ms / 0.45 ms) would need a statement per lookup, and SQL built anyway for column filters.
+def fetch(queryset: models.QuerySet, attrs: list[str]) -> list[tuple] | None:
+    """The values of ``attrs`` (field names or attnames of the queryset's model) for each row of a
+    simple queryset, of the same types as ``queryset.values_list(*attrs)`` gives; None when the
+    queryset is not simple (the caller uses the ORM)."""
+    statement = _statement(queryset, attrs)
+    if statement is None:
+        return None
+    sql, params, converters = statement
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        records = cursor.fetchall()
+    if not any(funcs for funcs, _ in converters):
+        return records
+    converted = []
+    for record in records:
+        values = list(record)
+        for position, (funcs, expression) in enumerate(converters):
+            for func in funcs:
+                values[position] = func(values[position], expression, connection)
+        converted.append(tuple(values))
+    return converted
+
+
+def _statement(queryset: models.QuerySet, attrs: list[str]) -> tuple[str, list[Any], list] | None:
+    """``(sql, params, converters)`` for a simple queryset, or None."""
+    query = queryset.query
+    model = queryset.model
+    fields = _fields(model)
+    if (
+        not attrs
+        or not all(attr in fields for attr in attrs)
+        or query.distinct
+        or query.combinator
+        or query.annotations
+        or query.extra
+        or query.extra_tables
+        or query.extra_order_by
+        or query.select_for_update
+        or query.select_related
+        or query.group_by is not None
+        or query.select
+        or not query.standard_ordering  # reverse()
+        or sum(1 for alias in query.alias_map if query.alias_refcount.get(alias)) > 1  # a join in use
+        or query.is_empty()
+    ):
+        return None
+    connection = connections[queryset.db]
+    found = _conditions(query.where, model, connection)
+    if found is None:
+        return None
+    shape, params = found
+    ordering = list(query.order_by or (model._meta.ordering if query.default_ordering else []))
+    # A relation's name orders by the related model's ordering (a join): only the model's own columns.
+    if not all(isinstance(name, str) and _own_column(fields.get(name.lstrip("-")), name) for name in ordering):
+        return None
+    limited = query.high_mark is not None
+    if not limited and query.low_mark:
+        return None
+    key = (queryset.db, model, tuple(attrs), tuple(shape), tuple(ordering), limited)
+    built = _CACHE.get(key)
+    if built is None:
+        built = _build(model, connection, attrs, shape, ordering, limited)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = built
+    if limited:
+        params += [query.high_mark - query.low_mark, query.low_mark]
+    return built[0], params, built[1]
 
 
 def _conditions(where: WhereNode, model: type[models.Model], connection) -> tuple[list[tuple], list[Any]] | None:
@@ -43,77 +127,17 @@ def _conditions(where: WhereNode, model: type[models.Model], connection) -> tupl
     return shape, params
 
 
-def simple_sql(queryset: models.QuerySet, attrs: list[str]) -> tuple[str, list[Any], list] | None:
-    """``(sql, params, converters)`` selecting ``attrs`` (attribute names) for a simple queryset,
-    or None when the queryset is not simple. ``converters`` are, per column, Django's conversions
-    of the database's value (as the ORM would apply them)."""
-    query = queryset.query
-    model = queryset.model
-    if (
-        query.distinct
-        or query.combinator
-        or query.annotations
-        or query.extra
-        or query.select_related
-        or query.group_by is not None
-        or query.select
-        or sum(1 for alias in query.alias_map if query.alias_refcount.get(alias)) > 1  # a join in use
-        or query.is_empty()
-    ):
-        return None
-    connection = connections[queryset.db]
-    found = _conditions(query.where, model, connection)
-    if found is None:
-        return None
-    shape, params = found
-    ordering = list(query.order_by or (model._meta.ordering if query.default_ordering else []))
-    if not all(isinstance(name, str) and name.lstrip("-") in _attnames(model) for name in ordering):
-        return None
-    limited = query.high_mark is not None
-    if not limited and query.low_mark:
-        return None
-    key = (id(connection), model, tuple(attrs), tuple(shape), tuple(ordering), limited)
-    built = _CACHE.get(key)
-    if built is None:
-        built = _build(model, connection, attrs, shape, ordering, limited)
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        _CACHE[key] = built
-    if limited:
-        params += [query.high_mark - query.low_mark, query.low_mark]
-    return built[0], params, built[1]
-
-
-def fetch(queryset: models.QuerySet, attrs: list[str]) -> list[tuple] | None:
-    """The values of ``attrs`` for each row of a simple queryset, converted as the ORM converts
-    them; None when the queryset is not simple (use the ORM)."""
-    statement = simple_sql(queryset, attrs)
-    if statement is None:
-        return None
-    sql, params, converters = statement
-    connection = connections[queryset.db]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        records = cursor.fetchall()
-    if not any(funcs for funcs, _ in converters):
-        return records
-    converted = []
-    for record in records:
-        values = list(record)
-        for position, (funcs, expression) in enumerate(converters):
-            for func in funcs:
-                values[position] = func(values[position], expression, connection)
-        converted.append(tuple(values))
-    return converted
-
-
-def _attnames(model: type[models.Model]) -> dict[str, models.Field]:
+def _fields(model: type[models.Model]) -> dict[str, models.Field]:
     return {f.attname: f for f in model._meta.concrete_fields} | {f.name: f for f in model._meta.concrete_fields}
+
+
+def _own_column(field: models.Field | None, name: str) -> bool:
+    return field is not None and (not field.is_relation or name.lstrip("-") == field.attname)
 
 
 def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: list[str], limited: bool):
     quote = connection.ops.quote_name
-    fields = _attnames(model)
+    fields = _fields(model)
     table = model._meta.db_table
     select = ", ".join(quote(fields[attr].column) for attr in attrs)
     where = " AND ".join(
@@ -135,9 +159,3 @@ def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: li
         funcs = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         converters.append((funcs, column))
     return sql, converters
-
-
-def exists(queryset: models.QuerySet) -> bool:
-    """``queryset.exists()``, through the cached road when the queryset is simple."""
-    records = fetch(queryset[:1], [queryset.model._meta.pk.attname])
-    return queryset.exists() if records is None else bool(records)

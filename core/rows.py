@@ -33,10 +33,10 @@ def json_value(value: Any) -> Any:
 
 
 def rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The queryset's rows as JSON objects with the given columns.
+    """The queryset's rows as JSON objects with the given columns: the same rows as ``orm_rows``.
 
     Simple querysets (all the API's lookups) run as cached SQL with the ORM's conversions
-    (``core.fastsql``); the others through the ORM as usual.
+    (``core.fastsql.fetch``, which says what it saves); the others through the ORM as usual.
     """
     records = fetch(queryset, [attr for _, attr in columns])
     if records is None:
