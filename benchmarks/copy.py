@@ -18,71 +18,42 @@ Targets: DLM (with verification) >= 0.8 x raw rclone throughput; >= 50 small cop
 from the call to the job running <= 1 s.
 """
 
-from __future__ import annotations
-
 import argparse
-import http.client
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
+# Run as ``python benchmarks/copy.py``, this directory comes first on sys.path, where this file
+# shadows the standard library's ``copy``: put the project there before anything imports it.
+if os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.common import (  # noqa: E402  (after the sys.path fix above)
-    django_env,
-    ensure_database,
-    free_port,
-    log,
-    manage,
-    percentile,
-    start_server,
-    stop_server,
-)
+from benchmarks.common import Api, Run, add_database_options, bench_run, exit_status, log, percentile, rclone  # noqa: E402
 
 RATIO_TARGET = 0.8
 SMALL_RATE_TARGET = 50.0
 DELAY_TARGET_S = 1.0
-RCLONE = str(Path(sys.executable).with_name("rclone"))
 
 
-class Api:
-    def __init__(self, port: int, token: str) -> None:
-        self.port, self.token = port, token
-
-    def call(self, method: str, path: str, params: dict, body=None) -> object:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
-        conn.request(method, f"{path}?{urlencode(params)}", json.dumps(body) if body is not None else None, headers)
-        response = conn.getresponse()
-        answer = response.read()
-        conn.close()
-        if response.status != 200:
-            raise SystemExit(f"{method} {path} {params}: {response.status} {answer[:500]!r}")
-        return json.loads(answer)
-
-    def wait_completed(self, migration_id: int, timeout: float = 1800) -> dict:
-        deadline, pause = time.monotonic() + timeout, 0.01
-        while time.monotonic() < deadline:
-            row = self.call("GET", "/migration/get_migration", {"migration_id": migration_id})[0]
-            if row["state"] in ("completed", "failed", "cancelled"):
-                if row["state"] != "completed":
-                    raise SystemExit(f"migration {migration_id} {row['state']}: {row['last_error']}")
-                return row
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
-        raise SystemExit(f"migration {migration_id} did not complete in {timeout:.0f} s")
+def wait_completed(api: Api, migration_id: int, timeout: float = 1800) -> dict:
+    """The job's row once it is completed; a failed or cancelled job, or a timeout, ends the run."""
+    deadline, pause = time.monotonic() + timeout, 0.01
+    while time.monotonic() < deadline:
+        row = api.call("GET", "/migration/get_migration", {"migration_id": migration_id})[0]
+        if row["state"] in ("completed", "failed", "cancelled"):
+            if row["state"] != "completed":
+                raise SystemExit(f"migration {migration_id} {row['state']}: {row['last_error']}")
+            return row
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+    raise SystemExit(f"migration {migration_id} did not complete in {timeout:.0f} s")
 
 
 def write_random(path: Path, size: int) -> None:
+    """A file of ``size`` random bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     chunk = 16 * 1024 * 1024
     with open(path, "wb") as handle:
@@ -92,41 +63,39 @@ def write_random(path: Path, size: int) -> None:
             left -= min(chunk, left)
 
 
-def raw_copy(source: Path, destination: str, env: dict[str, str]) -> float:
+def raw_copy(source: Path, destination: str) -> float:
+    """Seconds ``rclone copyto`` took to copy ``source`` to ``destination``."""
     started = time.perf_counter()
-    subprocess.run([RCLONE, "copyto", str(source), destination, "--config", os.devnull], env=env, check=True)
+    rclone("copyto", str(source), destination)
     return time.perf_counter() - started
 
 
 def dlm_copy(api: Api, uid: str, destination: str, path: str) -> float:
+    """Seconds from asking DLM for a copy of ``uid`` to the job completed (copied and verified)."""
     started = time.perf_counter()
     answer = api.call("POST", "/migration/copy_data_item", {"uid": uid, "destination_name": destination, "path": path})
-    api.wait_completed(answer["migration_id"])
+    wait_completed(api, answer["migration_id"])
     return time.perf_counter() - started
 
 
-def main() -> int:
+def options() -> argparse.Namespace:
+    """The command line, as benchmarks/README.md documents it."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the large file in MiB (1024)")
     parser.add_argument("--small", type=int, default=1000, help="number of 1 KiB copies (1000)")
     parser.add_argument("--rounds", type=int, default=3, help="timed copies of the large file per side (3)")
     parser.add_argument("--clients", type=int, default=4, help="threads sending the small copies (4)")
     parser.add_argument("--workers", type=int, help="qcluster worker processes (DLM_WORKERS; default DLM's)")
-    parser.add_argument("--db", default="dlm_bench_copy", help="database name, recreated (dlm_bench_copy)")
-    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
-    args = parser.parse_args()
+    add_database_options(parser, db="dlm_bench_copy", db_help="database name, recreated (dlm_bench_copy)")
+    return parser.parse_args()
 
-    ensure_database(args.pg, args.db, fresh=True)
-    work = Path(tempfile.mkdtemp(prefix="dlm-bench-copy-"))
-    env = django_env(f"{args.pg}/{args.db}", str(work / "var"))
-    env["DLM_COPY_RETRY_DELAY"] = "1"
-    if args.workers:
-        env["DLM_WORKERS"] = str(args.workers)
-    manage(env, "migrate", "--noinput")
-    token = manage(env, "create_api_token", "bench-copy", "--role", "admin", "--days", "1").strip().splitlines()[-1]
 
+def measure(run: Run, args: argparse.Namespace) -> dict[str, tuple]:
+    """Per direction, the median seconds of rclone's and DLM's copies of the large file; for
+    ``small``, the seconds all the small copies took and each one's delay to running."""
+    token = run.token("bench-copy", "admin")
     size = args.size_mib * 1024 * 1024
-    source, destination, raw, s3_root = work / "src", work / "dst", work / "raw", work / "s3"
+    source, destination, raw, s3_root = run.work / "src", run.work / "dst", run.work / "raw", run.work / "s3"
     started = time.perf_counter()
     write_random(source / "big.bin", size)
     payload = os.urandom(1024)
@@ -137,96 +106,74 @@ def main() -> int:
         folder.mkdir(parents=True)
     log(f"wrote {args.size_mib} MiB and {args.small} x 1 KiB in {time.perf_counter() - started:.1f} s")
 
-    s3_port, port = free_port(), free_port()
-    rclone_env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
-    s3 = subprocess.Popen(
-        [RCLONE, "serve", "s3", str(s3_root), "--addr", f"127.0.0.1:{s3_port}", "--auth-key", "AKCOPY,SKCOPYSECRET",
-         "--config", os.devnull], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=rclone_env,
-    )  # fmt: skip
-    server = start_server(env, port, 2, "sync", "dlm.wsgi", work / "gunicorn.log")
-    worker_log = open(work / "qcluster.log", "wb")  # noqa: SIM115 (closed below)
-    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=worker_log,
-                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    results: dict[str, object] = {}
-    try:
-        api = Api(port, token)
-        location = api.call("POST", "/storage/init_location", {"location_name": "bench", "location_type": "local-dev"})
-        s3_parameters = {"provider": "Rclone", "endpoint": f"http://127.0.0.1:{s3_port}",
-                         "access_key_id": "AKCOPY", "secret_access_key": "SKCOPYSECRET"}  # fmt: skip
-        storages = {
-            "copy-src": ("filesystem", "posix", str(source), {"name": "src", "type": "local"}),
-            "copy-dst": ("filesystem", "posix", str(destination), {"name": "dst", "type": "local"}),
-        }
-        # One destination storage per round and kind (a storage holds one copy of an item).
+    s3 = run.s3(s3_root, "AKCOPY", "SKCOPYSECRET")
+    server = run.server()
+    run.start([sys.executable, "manage.py", "qcluster"], env=run.env, log_name="qcluster.log", grace=30)
+    results: dict[str, tuple] = {}
+    api = Api(server.port, token)
+    local = ("filesystem", "posix", str(destination), {"name": "dst", "type": "local"})
+    bucket = ("objectstore", "s3", "/bucket", {"name": "s3", "type": "s3", "parameters": s3.parameters})
+    storages = {"copy-src": ("filesystem", "posix", str(source), {"name": "src", "type": "local"}), "copy-dst": local}
+    # One destination storage per round and kind (a storage holds one copy of an item).
+    for n in range(args.rounds):
+        storages[f"big-dst-{n}"], storages[f"big-s3-{n}"] = local, bucket
+    api.add_storages(storages)
+
+    started = time.perf_counter()
+    big = api.call("POST", "/ingest/register_data_item",
+                   {"item_name": "big.bin", "uri": "big.bin", "storage_name": "copy-src"})  # fmt: skip
+    log(f"registered the large file (size and md5 by rclone) in {time.perf_counter() - started:.1f} s")
+    items = [{"item_name": f"small/s{n}.bin", "uri": f"small/s{n}.bin"} for n in range(args.small)]
+    small = api.call("POST", "/ingest/register_data_items", {"storage_name": "copy-src"}, items)
+
+    for label, storage, raw_destination in (
+        ("local -> local", "big-dst", str(raw) + "/"),
+        ("local -> S3", "big-s3", s3.remote("bucket")),
+    ):
+        raw_times, dlm_times = [], []
         for n in range(args.rounds):
-            storages[f"big-dst-{n}"] = ("filesystem", "posix", str(destination), {"name": "dst", "type": "local"})
-            storages[f"big-s3-{n}"] = (
-                "objectstore", "s3", "/bucket", {"name": "s3", "type": "s3", "parameters": s3_parameters}
-            )  # fmt: skip
-        for name, (kind, interface, root, config) in storages.items():
-            api.call("POST", "/storage/init_storage", {"storage_name": name, "storage_type": kind,
-                     "storage_interface": interface, "root_directory": root, "location_id": location})  # fmt: skip
-            api.call("POST", "/storage/create_storage_config", {"storage_name": name}, config)
+            # Dirty pages of the copy before would be written back during this one: flush first.
+            os.sync()
+            raw_times.append(raw_copy(source / "big.bin", f"{raw_destination}raw-big-{n}.bin"))
+            os.sync()
+            dlm_times.append(dlm_copy(api, big, f"{storage}-{n}", f"copied-{storage}-{n}.bin"))
+            for folder in (raw, destination, s3_root / "bucket"):  # keep the disk from filling up
+                (folder / f"raw-big-{n}.bin").unlink(missing_ok=True)
+                (folder / f"copied-{storage}-{n}.bin").unlink(missing_ok=True)
+        results[label] = (percentile(raw_times, 50), percentile(dlm_times, 50))
+        log(f"  {label}: rclone copyto {' '.join(f'{t:.2f}' for t in raw_times)} s, "
+            f"DLM (copy + verify) {' '.join(f'{t:.2f}' for t in dlm_times)} s")  # fmt: skip
 
-        started = time.perf_counter()
-        big = api.call("POST", "/ingest/register_data_item",
-                       {"item_name": "big.bin", "uri": "big.bin", "storage_name": "copy-src"})  # fmt: skip
-        log(f"registered the large file (size and md5 by rclone) in {time.perf_counter() - started:.1f} s")
-        items = [{"item_name": f"small/s{n}.bin", "uri": f"small/s{n}.bin"} for n in range(args.small)]
-        small = api.call("POST", "/ingest/register_data_items", {"storage_name": "copy-src"}, items)
+    calls: list[tuple[float, int]] = []
+    lock = threading.Lock()
 
-        s3_remote = (f":s3,provider=Rclone,endpoint='http://127.0.0.1:{s3_port}',access_key_id=AKCOPY,"
-                     "secret_access_key=SKCOPYSECRET:bucket/")  # fmt: skip
-        for label, storage, raw_destination in (
-            ("local -> local", "big-dst", str(raw) + "/"),
-            ("local -> S3", "big-s3", s3_remote),
-        ):
-            raw_times, dlm_times = [], []
-            for n in range(args.rounds):
-                # Dirty pages of the copy before would be written back during this one: flush first.
-                os.sync()
-                raw_times.append(raw_copy(source / "big.bin", f"{raw_destination}raw-big-{n}.bin", rclone_env))
-                os.sync()
-                dlm_times.append(dlm_copy(api, big, f"{storage}-{n}", f"copied-{storage}-{n}.bin"))
-                for folder in (raw, destination, s3_root / "bucket"):  # keep the disk from filling up
-                    (folder / f"raw-big-{n}.bin").unlink(missing_ok=True)
-                    (folder / f"copied-{storage}-{n}.bin").unlink(missing_ok=True)
-            results[label] = (percentile(raw_times, 50), percentile(dlm_times, 50))
-            log(f"  {label}: rclone copyto {' '.join(f'{t:.2f}' for t in raw_times)} s, "
-                f"DLM (copy + verify) {' '.join(f'{t:.2f}' for t in dlm_times)} s")  # fmt: skip
+    def send(chunk: list[str]) -> None:
+        for uid in chunk:
+            answer = api.call("POST", "/migration/copy_data_item", {"uid": uid, "destination_name": "copy-dst"})
+            with lock:
+                calls.append((time.time(), answer["migration_id"]))
 
-        calls: list[tuple[float, int]] = []
-        lock = threading.Lock()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=send, args=(small[n :: args.clients],)) for n in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = [wait_completed(api, migration_id) for _, migration_id in sorted(calls)]
+    small_seconds = time.perf_counter() - started
+    delays = [
+        (datetime.fromisoformat(row["started_at"]) - datetime.fromisoformat(row["date"])).total_seconds()
+        for row in rows
+    ]
+    results["small"] = (small_seconds, delays)
+    return results
 
-        def send(chunk: list[str]) -> None:
-            for uid in chunk:
-                answer = api.call("POST", "/migration/copy_data_item", {"uid": uid, "destination_name": "copy-dst"})
-                with lock:
-                    calls.append((time.time(), answer["migration_id"]))
 
-        started = time.perf_counter()
-        threads = [threading.Thread(target=send, args=(small[n :: args.clients],)) for n in range(args.clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        rows = [api.wait_completed(migration_id) for _, migration_id in sorted(calls)]
-        small_seconds = time.perf_counter() - started
-        delays = [
-            (datetime.fromisoformat(row["started_at"]) - datetime.fromisoformat(row["date"])).total_seconds()
-            for row in rows
-        ]
-        results["small"] = (small_seconds, delays)
-    finally:
-        os.killpg(worker.pid, 15)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, 9)
-        worker_log.close()
-        stop_server(server)
-        s3.terminate()
-        s3.wait(10)
+def main() -> int:
+    args = options()
+    env = {"DLM_COPY_RETRY_DELAY": "1", **({"DLM_WORKERS": str(args.workers)} if args.workers else {})}
+    with bench_run(pg=args.pg, db=args.db, fresh=True, prefix="dlm-bench-copy-", env=env) as run:
+        results = measure(run, args)
 
     ok = True
     mib = args.size_mib
@@ -248,8 +195,7 @@ def main() -> int:
           f"{rate:.1f} copies/s  {'PASS' if rate_ok else f'FAIL: target >= {SMALL_RATE_TARGET:.0f}/s'}")  # fmt: skip
     print(f"delay from the call to the job running: p50 {p50:.3f} s, p95 {p95:.3f} s  "
           f"{'PASS' if delay_ok else f'FAIL: target p50 <= {DELAY_TARGET_S:.0f} s'}")  # fmt: skip
-    print("\nall targets met" if ok else "\nsome targets missed")
-    return 0 if ok else 1
+    return exit_status(ok)
 
 
 if __name__ == "__main__":

@@ -19,35 +19,22 @@
    of the heartbeat; bulk >= 5,000 items/s.
 """
 
-from __future__ import annotations
-
 import argparse
 import http.client
 import json
-import multiprocessing as mp
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
+# Run as ``python benchmarks/ingest.py``, this directory comes first on sys.path, where copy.py would
+# shadow the standard library's ``copy``: put the project there instead.
+if os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.common import (  # noqa: E402  (after the sys.path fix above)
-    django_env,
-    ensure_database,
-    free_port,
-    log,
-    manage,
-    percentile,
-    start_server,
-    stop_server,
-)
+from benchmarks.common import Api, Run, add_database_options, bench_run, exit_status, load_figures, log, run_clients  # noqa: E402
 
 SINGLE_TARGET = 100.0  # registrations/s with the access check
 SINGLE_RATIO_TARGET = 0.30
@@ -56,6 +43,7 @@ FILES_PER_CLIENT = 4000
 
 
 def write_files(directory: Path, clients: int, per_client: int, bulk: int) -> None:
+    """``per_client`` files of 1 KiB in ``c<n>/`` for each client, and ``bulk`` more in ``bulk/``."""
     payload = os.urandom(1024)
     for client in range(clients):
         folder = directory / f"c{client}"
@@ -66,18 +54,6 @@ def write_files(directory: Path, clients: int, per_client: int, bulk: int) -> No
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(bulk):
         (folder / f"b{n}.bin").write_bytes(payload)
-
-
-def api(port: int, token: str, method: str, path: str, params: dict, body=None) -> object:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    conn.request(method, f"{path}?{urlencode(params)}", body=json.dumps(body) if body is not None else None,
-                 headers=headers)  # fmt: skip
-    response = conn.getresponse()
-    answer = response.read()
-    if response.status != 200:
-        raise SystemExit(f"{method} {path} {params}: {response.status} {answer[:500]!r}")
-    return json.loads(answer)
 
 
 def client(port, token, scenario, number, duration, warmup, barrier, results) -> None:
@@ -119,100 +95,72 @@ def client(port, token, scenario, number, duration, warmup, barrier, results) ->
 
 
 def run_scenario(port: int, token: str, scenario: dict, clients: int, duration: float, warmup: float) -> dict:
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(clients)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=client, args=(port, token, scenario, n, duration, warmup, barrier, results), daemon=True)
-        for n in range(clients)
-    ]
-    for proc in procs:
-        proc.start()
-    parts = [results.get(timeout=duration + warmup + 120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=5)
-    latencies = [x for part in parts for x in part["latencies"]]
-    return {
-        "scenario": scenario["label"],
-        "requests": len(latencies),
-        "errors": sum(part["errors"] for part in parts),
-        "first_error": next((part["error"] for part in parts if part["error"]), ""),
-        "rps": sum(len(part["latencies"]) / part["elapsed"] for part in parts),
-        "p50_ms": percentile(latencies, 50) * 1000 if latencies else float("nan"),
-        "p95_ms": percentile(latencies, 95) * 1000 if latencies else float("nan"),
-    }
+    """``clients`` client processes registering (or asking for the heartbeat): the load's figures."""
+    parts, _ = run_clients(
+        client, lambda n: (port, token, scenario, n, duration, warmup), clients, timeout=duration + warmup + 120
+    )
+    return {"scenario": scenario["label"], **load_figures(parts)}
 
 
-def main() -> int:
+def options() -> argparse.Namespace:
+    """The command line, as benchmarks/README.md documents it."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per scenario (10)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each scenario (1)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--bulk", type=int, default=10_000, help="items in the bulk registration (10,000)")
-    parser.add_argument("--db", default="dlm_bench_ingest", help="database name, recreated (dlm_bench_ingest)")
-    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
-    args = parser.parse_args()
+    add_database_options(parser, db="dlm_bench_ingest", db_help="database name, recreated (dlm_bench_ingest)")
+    return parser.parse_args()
 
-    ensure_database(args.pg, args.db, fresh=True)
-    work = Path(tempfile.mkdtemp(prefix="dlm-bench-ingest-"))
-    env = django_env(f"{args.pg}/{args.db}", str(work / "var"))
-    manage(env, "migrate", "--noinput")
-    token = manage(env, "create_api_token", "bench-ingest", "--role", "admin", "--days", "1").strip().splitlines()[-1]
 
-    local_dir, s3_dir = work / "local", work / "s3" / "bench"
+def measure(run: Run, args: argparse.Namespace) -> tuple[list[dict], float]:
+    """Each scenario's figures, and the seconds the bulk registration took."""
+    token = run.token("bench-ingest", "admin")
+    local_dir, s3_dir = run.work / "local", run.work / "s3" / "bench"
     started = time.perf_counter()
     write_files(local_dir, args.clients, FILES_PER_CLIENT, args.bulk)
     write_files(s3_dir, args.clients, FILES_PER_CLIENT, 0)
     files = 2 * args.clients * FILES_PER_CLIENT + args.bulk
     log(f"wrote {files:,} files of 1 KiB in {time.perf_counter() - started:.1f} s")
 
-    s3_port, port = free_port(), free_port()
-    s3 = subprocess.Popen(
-        [str(Path(sys.executable).with_name("rclone")), "serve", "s3", str(work / "s3"), "--addr",
-         f"127.0.0.1:{s3_port}", "--auth-key", "AKBENCH,SKBENCHSECRET", "--config", os.devnull],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = start_server(env, port, args.workers, "sync", "dlm.wsgi", work / "gunicorn.log")
-    try:
-        location = api(port, token, "POST", "/storage/init_location",
-                       {"location_name": "bench", "location_type": "local-dev"})  # fmt: skip
-        storages = {
+    s3 = run.s3(run.work / "s3", "AKBENCH", "SKBENCHSECRET")
+    server = run.server(workers=args.workers)
+    api = Api(server.port, token)
+    api.add_storages(
+        {
             "bench-local": ("filesystem", "posix", str(local_dir), {"name": "bl", "type": "local", "root_path": "/"}),
-            "bench-s3": ("objectstore", "s3", "/bench", {"name": "bs", "type": "s3", "parameters": {
-                "provider": "Rclone", "endpoint": f"http://127.0.0.1:{s3_port}", "access_key_id": "AKBENCH",
-                "secret_access_key": "SKBENCHSECRET"}}),
+            "bench-s3": ("objectstore", "s3", "/bench", {"name": "bs", "type": "s3", "parameters": s3.parameters}),
             "bench-unchecked": ("filesystem", "posix", str(local_dir), None),
-        }  # fmt: skip
-        for name, (kind, interface, root, config) in storages.items():
-            api(port, token, "POST", "/storage/init_storage", {"storage_name": name, "storage_type": kind,
-                "storage_interface": interface, "root_directory": root, "location_id": location})  # fmt: skip
-            if config:
-                api(port, token, "POST", "/storage/create_storage_config", {"storage_name": name}, config)
+        }
+    )
 
-        scenarios = [
-            {"label": "heartbeat", "name": "hb", "storage": None, "check": False},
-            {"label": "register, checked, local", "name": "local", "storage": "bench-local", "check": True},
-            {"label": "register, checked, S3", "name": "s3", "storage": "bench-s3", "check": True},
-            {"label": "register, unchecked", "name": "unchecked", "storage": "bench-unchecked", "check": False},
-        ]
-        results = []
-        for scenario in scenarios:
-            result = run_scenario(port, token, scenario, args.clients, args.duration, args.warmup)
-            log(f"  {result['scenario']}: {result['rps']:.0f} req/s, p95 {result['p95_ms']:.1f} ms, "
-                f"{result['errors']} errors {result['first_error'][:200]}")  # fmt: skip
-            results.append(result)
+    scenarios = [
+        {"label": "heartbeat", "name": "hb", "storage": None, "check": False},
+        {"label": "register, checked, local", "name": "local", "storage": "bench-local", "check": True},
+        {"label": "register, checked, S3", "name": "s3", "storage": "bench-s3", "check": True},
+        {"label": "register, unchecked", "name": "unchecked", "storage": "bench-unchecked", "check": False},
+    ]
+    results = []
+    for scenario in scenarios:
+        result = run_scenario(server.port, token, scenario, args.clients, args.duration, args.warmup)
+        log(f"  {result['scenario']}: {result['rps']:.0f} req/s, p95 {result['p95_ms']:.1f} ms, "
+            f"{result['errors']} errors {result['first_error'][:200]}")  # fmt: skip
+        results.append(result)
 
-        items = [{"item_name": f"bulk/b{n}.bin", "uri": f"bulk/b{n}.bin"} for n in range(args.bulk)]
-        started = time.perf_counter()
-        uids = api(port, token, "POST", "/ingest/register_data_items",
-                   {"storage_name": "bench-local", "do_storage_access_check": "true"}, items)  # fmt: skip
-        bulk_seconds = time.perf_counter() - started
-        assert isinstance(uids, list) and len(uids) == args.bulk, "bulk registration answered the wrong list"
-    finally:
-        stop_server(server)
-        s3.terminate()
-        s3.wait(10)
+    items = [{"item_name": f"bulk/b{n}.bin", "uri": f"bulk/b{n}.bin"} for n in range(args.bulk)]
+    started = time.perf_counter()
+    uids = api.call("POST", "/ingest/register_data_items",
+                    {"storage_name": "bench-local", "do_storage_access_check": "true"}, items)  # fmt: skip
+    bulk_seconds = time.perf_counter() - started
+    assert isinstance(uids, list) and len(uids) == args.bulk, "bulk registration answered the wrong list"
+    return results, bulk_seconds
+
+
+def main() -> int:
+    args = options()
+    with bench_run(pg=args.pg, db=args.db, fresh=True, prefix="dlm-bench-ingest-") as run:
+        results, bulk_seconds = measure(run, args)
 
     floor = results[0]["rps"]
     ok = True
@@ -235,8 +183,7 @@ def main() -> int:
     ok &= bulk_ok
     print(f"{'bulk, checked, local':28} {args.bulk:>9,} items in {bulk_seconds:.2f} s: {bulk_rate:,.0f} items/s  "
           f"{'PASS' if bulk_ok else f'FAIL: target >= {BULK_TARGET:,.0f} items/s'}")  # fmt: skip
-    print("\nall targets met" if ok else "\nsome targets missed")
-    return 0 if ok else 1
+    return exit_status(ok)
 
 
 if __name__ == "__main__":

@@ -13,35 +13,24 @@ item page and the jobs list. Prints p50 and p95 of each.
 Target: p95 <= 300 ms for each page. Exit status 0 when met.
 """
 
-from __future__ import annotations
-
 import argparse
+import os
 import random
 import re
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
+# Run as ``python benchmarks/ui.py``, this directory comes first on sys.path, where this file would
+# shadow the ``ui`` app and copy.py the standard library's ``copy``: put the project there instead.
+if os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
-from benchmarks.catalogue import describe, fill, sample_keys  # noqa: E402
-from benchmarks.common import (  # noqa: E402
-    django_env,
-    ensure_database,
-    free_port,
-    log,
-    manage,
-    percentile,
-    start_server,
-    stop_server,
-)
+from benchmarks.catalogue_fill import describe, fill, sample_keys  # noqa: E402
+from benchmarks.common import Run, add_database_options, bench_run, exit_status, log, percentile  # noqa: E402
 
 P95_TARGET_MS = 300.0
 USER, PASSWORD = "ui-bench", "ui-bench-password-1"
@@ -57,10 +46,10 @@ def fill_jobs(conn: psycopg.Connection, jobs: int, seed: int) -> None:
     conn.execute(
         """
         INSERT INTO migration (job_id, oid, url, source_storage_id, destination_storage_id, "user", "group",
-            complete, date, command, source_uid, destination_uid, state, attempts, last_error, bytes_done,
-            bytes_total, rate, cancel_requested)
+            complete, date, command, source_uid, destination_uid, destination_path, state, attempts, last_error,
+            bytes_done, bytes_total, rate, cancel_requested)
         SELECT 0, d.oid, '', d.storage_id, s.storage_id, 'bench', 'SKA',
-            n %% 20 <> 0, now() - (n %% 43200) * interval '1 minute', '', d.uid, gen_random_uuid(),
+            n %% 20 <> 0, now() - (n %% 43200) * interval '1 minute', '', d.uid, gen_random_uuid(), '',
             CASE WHEN n %% 20 = 0 THEN 'failed' ELSE 'completed' END, 1,
             CASE WHEN n %% 20 = 0 THEN 'rclone copy failed: connection refused' ELSE '' END,
             coalesce(d.item_size, 0), d.item_size, 0, false
@@ -110,83 +99,80 @@ def timed(session: requests.Session, url: str) -> float:
     return seconds * 1000
 
 
-def main() -> int:
+def options() -> argparse.Namespace:
+    """The command line, as benchmarks/README.md documents it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=1_000_000, help="data_item rows (1,000,000)")
     parser.add_argument("--storages", type=int, default=20, help="storages the items are spread over (20)")
     parser.add_argument("--jobs", type=int, default=20_000, help="copy jobs (20,000)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page (200)")
-    parser.add_argument("--db", default="dlm_bench", help="database name (dlm_bench, shared with catalogue.py)")
-    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    add_database_options(parser, db="dlm_bench", db_help="database name (dlm_bench, shared with catalogue.py)")
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the database, then fill it")
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    database_url = f"{args.pg}/{args.db}"
-    var_dir = tempfile.mkdtemp(prefix="dlm-bench-ui-")
-    env = django_env(database_url, var_dir)
-    env["DLM_SECURE_COOKIES"] = "false"  # plain http on loopback
-    server = None
-    try:
-        ensure_database(args.pg, args.db, args.fresh)
-        manage(env, "migrate", "--noinput")
-        with psycopg.connect(database_url) as conn:
-            fill(conn, args.items, args.storages, args.seed, 0.1, False)
-            conn.commit()
-            fill_jobs(conn, args.jobs, args.seed)
-            conn.execute("ANALYZE data_item")
-            conn.execute("ANALYZE migration")
-            stats = describe(conn)
-            log(f"data_item: {stats['rows']:,} copies of {stats['objects']:,} objects")
-            keys = sample_keys(conn, stats["rows"], 500, args.seed)
-            deep = cursor_at(conn, 0.9)
-            storage = conn.execute("SELECT storage_name FROM storage ORDER BY storage_name LIMIT 1").fetchone()[0]
-            prefix = keys[0][0].split("/")[0][:-1]  # an execution block's name, less its last digit
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from accounts.tokens import account_ensure; from accounts.roles import Role; "
-            f"u = account_ensure(username='{USER}', role=Role.ADMIN); u.set_password('{PASSWORD}'); u.save()",
-        )
-        port = free_port()
-        server = start_server(env, port, 2, "sync", "dlm.wsgi", Path(var_dir) / "gunicorn.log")
-        base = f"http://127.0.0.1:{port}"
-        session = log_in(base)
-        rng = random.Random(args.seed)
-        pages = {
-            "dashboard": lambda: f"{base}/",
-            "items: first page": lambda: f"{base}/items",
-            "items: page at 90 %": lambda: f"{base}/items?after={deep}",
-            "items: state + storage": lambda: f"{base}/items?state=READY&storage={storage}",
-            "items: name prefix": lambda: f"{base}/items?q={prefix}",
-            "items: uid": lambda: f"{base}/items?q={rng.choice(keys)[1]}",
-            "items: metadata": lambda: f"{base}/items?meta_key=product&meta_value=3",
-            "items: expiring in 7 days": lambda: f"{base}/items?expires_within_days=7",
-            "item page": lambda: f"{base}/items/{rng.choice(keys)[1]}",
-            "jobs: first page": lambda: f"{base}/jobs",
-            "jobs: failed": lambda: f"{base}/jobs?state=failed",
-        }
-        log(f"gunicorn on {base}; {args.requests} requests per page, one at a time\n")
-        results = []
-        for name, url in pages.items():
-            for _ in range(5):  # warm-up
-                timed(session, url())
-            times = [timed(session, url()) for _ in range(args.requests)]
-            results.append((name, percentile(times, 50), percentile(times, 95), max(times)))
-            log(f"  {name}: p50 {results[-1][1]:.1f} ms, p95 {results[-1][2]:.1f} ms")
-        # The dashboard reuses its catalogue figures for DLM_UI_FIGURES_SECONDS (30): the request
-        # that renews them costs more. Timed here with every request renewing them.
-        stop_server(server)
-        server = start_server({**env, "DLM_UI_FIGURES_SECONDS": "0"}, port, 2, "sync", "dlm.wsgi",
-                              Path(var_dir) / "gunicorn-nocache.log")  # fmt: skip
-        session = log_in(base)
-        times = [timed(session, f"{base}/") for _ in range(max(20, args.requests // 4))]
-        results.append(("dashboard, figures renewed", percentile(times, 50), percentile(times, 95), max(times)))
-        log(f"  dashboard, figures renewed: p50 {results[-1][1]:.1f} ms, p95 {results[-1][2]:.1f} ms")
-    finally:
-        if server is not None:
-            stop_server(server)
+
+def measure(run: Run, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
+    """Fill, then (page, p50, p95, max) in ms for each page."""
+    with psycopg.connect(run.database_url) as conn:
+        fill(conn, args.items, args.storages, args.seed, 0.1, False)
+        conn.commit()
+        fill_jobs(conn, args.jobs, args.seed)
+        conn.execute("ANALYZE data_item")
+        conn.execute("ANALYZE migration")
+        stats = describe(conn)
+        log(f"data_item: {stats['rows']:,} copies of {stats['objects']:,} objects")
+        keys = sample_keys(conn, stats["rows"], 500, args.seed)
+        deep = cursor_at(conn, 0.9)
+        storage = conn.execute("SELECT storage_name FROM storage ORDER BY storage_name LIMIT 1").fetchone()[0]
+        prefix = keys[0][0].split("/")[0][:-1]  # an execution block's name, less its last digit
+    run.manage(
+        "shell",
+        "-c",
+        "from accounts.tokens import account_ensure; from accounts.roles import Role; "
+        f"u = account_ensure(username='{USER}', role=Role.ADMIN); u.set_password('{PASSWORD}'); u.save()",
+    )
+    server = run.server()
+    base = server.base
+    session = log_in(base)
+    rng = random.Random(args.seed)
+    pages = {
+        "dashboard": lambda: f"{base}/",
+        "items: first page": lambda: f"{base}/items",
+        "items: page at 90 %": lambda: f"{base}/items?after={deep}",
+        "items: state + storage": lambda: f"{base}/items?state=READY&storage={storage}",
+        "items: name prefix": lambda: f"{base}/items?q={prefix}",
+        "items: uid": lambda: f"{base}/items?q={rng.choice(keys)[1]}",
+        "items: metadata": lambda: f"{base}/items?meta_key=product&meta_value=3",
+        "items: expiring in 7 days": lambda: f"{base}/items?expires_within_days=7",
+        "item page": lambda: f"{base}/items/{rng.choice(keys)[1]}",
+        "jobs: first page": lambda: f"{base}/jobs",
+        "jobs: failed": lambda: f"{base}/jobs?state=failed",
+    }
+    log(f"gunicorn on {base}; {args.requests} requests per page, one at a time\n")
+    results = []
+    for name, url in pages.items():
+        for _ in range(5):  # warm-up
+            timed(session, url())
+        times = [timed(session, url()) for _ in range(args.requests)]
+        results.append((name, percentile(times, 50), percentile(times, 95), max(times)))
+        log(f"  {name}: p50 {results[-1][1]:.1f} ms, p95 {results[-1][2]:.1f} ms")
+    # The dashboard reuses its catalogue figures for DLM_UI_FIGURES_SECONDS (30): the request
+    # that renews them costs more. Timed here with every request renewing them.
+    run.stop(server.proc)
+    server = run.server(env={**run.env, "DLM_UI_FIGURES_SECONDS": "0"}, log_name="gunicorn-nocache.log")
+    session = log_in(server.base)
+    times = [timed(session, f"{server.base}/") for _ in range(max(20, args.requests // 4))]
+    results.append(("dashboard, figures renewed", percentile(times, 50), percentile(times, 95), max(times)))
+    log(f"  dashboard, figures renewed: p50 {results[-1][1]:.1f} ms, p95 {results[-1][2]:.1f} ms")
+    return results
+
+
+def main() -> int:
+    args = options()
+    env = {"DLM_SECURE_COOKIES": "false"}  # plain http on loopback
+    with bench_run(pg=args.pg, db=args.db, fresh=args.fresh, prefix="dlm-bench-ui-", env=env) as run:
+        results = measure(run, args)
 
     ok = True
     print(f"\n{'page':28} {'p50':>9} {'p95':>9} {'max':>9}  verdict (p95 <= {P95_TARGET_MS:.0f} ms)")
@@ -195,8 +181,7 @@ def main() -> int:
         passed = p95 <= P95_TARGET_MS
         ok &= passed
         print(f"{name:28} {p50:>6.1f} ms {p95:>6.1f} ms {worst:>6.0f} ms  {'PASS' if passed else 'FAIL'}")
-    print("\nall targets met" if ok else "\nsome targets missed")
-    return 0 if ok else 1
+    return exit_status(ok)
 
 
 if __name__ == "__main__":
