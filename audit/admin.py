@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from audit.models import AuditRecord
+from audit.services import COLUMNS
 
 
 @admin.register(AuditRecord)
@@ -17,20 +18,8 @@ class AuditRecordAdmin(admin.ModelAdmin):
     search_fields = ("object_id", "username", "operation")
     ordering = ("-at", "-id")
     show_full_result_count = False  # the trail only grows: spare a count of all of it
-    fields = (
-        "at",
-        "username",
-        "user_id",
-        "auth",
-        "via",
-        "operation",
-        "action",
-        "object_type",
-        "object_id",
-        "changes_shown",
-        "request_id",
-        "remote_addr",
-    )
+    # Every column of a record, in its order, its changes shown as indented JSON.
+    fields = tuple("changes_shown" if name == "changes" else name for name in COLUMNS)
     readonly_fields = fields
 
     @admin.display(description="changes")

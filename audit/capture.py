@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from operator import attrgetter
 from typing import Any
@@ -112,6 +113,16 @@ def _shown_columns(model: type[models.Model]) -> _Shown:
 
 def object_id(spec: AuditSpec, instance: models.Model) -> str:
     return str(getattr(instance, spec.id_attname) if spec.id_attname else instance.pk)
+
+
+def _record_of(
+    spec: AuditSpec, instance: models.Model, actor: Actor, *, action: str, changes: dict, at: datetime | None = None
+) -> dict[str, Any]:
+    """A record of ``action`` on the row ``instance`` by ``actor`` (``record_row``), the row named as
+    its spec names it."""
+    return record_row(
+        actor, action=action, object_type=spec.object_type, object_id=object_id(spec, instance), changes=changes, at=at
+    )
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
@@ -258,13 +269,7 @@ def save_recorded(
             before = rows.get(instance.pk)
         save()
         if before is None:
-            record = record_row(
-                actor,
-                action=Action.CREATE,
-                object_type=spec.object_type,
-                object_id=object_id(spec, instance),
-                changes=snapshot(instance),
-            )
+            record = _record_of(spec, instance, actor, action=Action.CREATE, changes=snapshot(instance))
         else:
             after = {field.attname: normalized(field, getattr(instance, field.attname)) for field in fields}
             computed = [name for name, value in after.items() if value is _EXPRESSION]
@@ -273,13 +278,7 @@ def save_recorded(
             changes = diff(spec, before, after)
             if not changes:
                 return
-            record = record_row(
-                actor,
-                action=Action.UPDATE,
-                object_type=spec.object_type,
-                object_id=object_id(spec, instance),
-                changes=changes,
-            )
+            record = _record_of(spec, instance, actor, action=Action.UPDATE, changes=changes)
         audit_records_write([record], using=using)
 
 
@@ -289,28 +288,12 @@ def created_recorded(objs: list[models.Model], actor: Actor, *, using: str) -> N
         return
     spec = spec_for(type(objs[0]))
     at = timezone.now()
-    records = [
-        record_row(
-            actor,
-            action=Action.CREATE,
-            object_type=spec.object_type,
-            object_id=object_id(spec, obj),
-            changes=snapshot(obj),
-            at=at,
-        )
-        for obj in objs
-    ]
+    records = [_record_of(spec, obj, actor, action=Action.CREATE, changes=snapshot(obj), at=at) for obj in objs]
     audit_records_write(records, using=using)
 
 
 def deleted_recorded(instance: models.Model, actor: Actor, *, using: str) -> None:
     """A delete record of a row just deleted, with its last values."""
     spec = spec_for(type(instance))
-    record = record_row(
-        actor,
-        action=Action.DELETE,
-        object_type=spec.object_type,
-        object_id=object_id(spec, instance),
-        changes=snapshot(instance),
-    )
+    record = _record_of(spec, instance, actor, action=Action.DELETE, changes=snapshot(instance))
     audit_records_write([record], using=using)

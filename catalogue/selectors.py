@@ -97,8 +97,9 @@ def storage_configs_embedded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [{**row, "storage_config": embedded[row["storage_id"]]} for row in rows]
 
 
-def _identified(*, uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> QuerySet:
-    """Items by one identifier, with precedence uid > oid > item_name."""
+def data_items_named(*, uid: uuid.UUID | None = None, oid: uuid.UUID | None = None, item_name: str = "") -> QuerySet:
+    """The rows named by one identifier, with precedence uid > oid > item_name: the copy ``uid``,
+    every copy of the object ``oid``, or every row named ``item_name``."""
     if uid:
         return DataItem.objects.filter(uid=uid)
     if oid:
@@ -140,7 +141,9 @@ def data_item_query(
     params: dict[str, Any] | None = None,
 ) -> QuerySet:
     """Items by uid > oid > item_name, and/or storage, and/or column filters; all when none."""
-    items = _identified(uid=uid, oid=oid, item_name=item_name) if (uid or oid or item_name) else DataItem.objects.all()
+    items = DataItem.objects.all()
+    if uid or oid or item_name:
+        items = data_items_named(uid=uid, oid=oid, item_name=item_name)
     if storage_id:
         items = items.filter(storage_id=storage_id)
     if params:
@@ -155,7 +158,7 @@ def data_item_exists(
 ) -> bool:
     """Whether an item named by uid > oid > item_name exists (READY, when ``ready``)."""
     _require_identifier(uid, oid, item_name)
-    items = _identified(uid=uid, oid=oid, item_name=item_name)
+    items = data_items_named(uid=uid, oid=oid, item_name=item_name)
     if ready:
         items = items.filter(item_state=ItemState.READY)
     return items.exists()

@@ -264,12 +264,16 @@ def copy_job_create(
 # --- cancel and retry -------------------------------------------------------------------------
 
 
-def _locked(migration_id: int) -> Migration:
+def _locked(migration_id: int, *, states: tuple[str, ...], only: str) -> Migration:
+    """The job, locked until the transaction ends; a 422 saying ``only`` unless its state is one
+    of ``states``."""
     migration = None
     if 1 <= migration_id < 2**63:
         migration = Migration.objects.select_for_update().filter(migration_id=migration_id).first()
     if migration is None:
         raise ObjectNotFound(f"No migration with migration_id={migration_id}")
+    if migration.state not in states:
+        raise UnmetPreconditionForOperation(f"Migration {migration.migration_id} is {migration.state}: {only}")
     return migration
 
 
@@ -278,12 +282,7 @@ def copy_job_cancel(*, migration_id: int) -> Migration:
     running one gets ``cancel_requested``, and the worker stops rclone and finishes the
     cancellation. A finished job (completed, failed, cancelled) is a 422."""
     with transaction.atomic():
-        migration = _locked(migration_id)
-        if migration.state not in CANCELLABLE:
-            raise UnmetPreconditionForOperation(
-                f"Migration {migration.migration_id} is {migration.state}: "
-                "only a queued or running job can be cancelled"
-            )
+        migration = _locked(migration_id, states=CANCELLABLE, only="only a queued or running job can be cancelled")
         if migration.state in WAITING:
             DataItem.objects.filter(uid=migration.destination_uid, item_state=ItemState.INITIALISED).update(
                 item_state=ItemState.CORRUPTED
@@ -324,12 +323,7 @@ def copy_job_retry(*, migration_id: int) -> Migration:
     again, or made afresh (a new uid) where the failure removed it (``last_error`` stays until
     the next attempt). Any other state is a 422."""
     with transaction.atomic():
-        migration = _locked(migration_id)
-        if migration.state not in RETRYABLE:
-            raise UnmetPreconditionForOperation(
-                f"Migration {migration.migration_id} is {migration.state}: "
-                "only a failed or cancelled job can be retried"
-            )
+        migration = _locked(migration_id, states=RETRYABLE, only="only a failed or cancelled job can be retried")
         destination_item = DataItem.objects.select_for_update().filter(uid=migration.destination_uid).first()
         if destination_item is not None and destination_item.item_state not in (
             ItemState.CORRUPTED,

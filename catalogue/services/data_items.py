@@ -16,6 +16,7 @@ from psycopg import errors as psycopg_errors
 from audit.recording import created_recorded
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Storage
+from catalogue.selectors import data_items_named
 from core.actor import current_actor
 from core.errors import (
     InvalidQueryParameters,
@@ -168,15 +169,6 @@ def data_item_init(
     return data_item_insert(fields=fields)
 
 
-def _select(*, uid: uuid.UUID | None = None, oid: uuid.UUID | None = None, item_name: str = "") -> QuerySet:
-    """Rows named by one identifier, with precedence uid > oid > item_name."""
-    if uid:
-        return DataItem.objects.filter(uid=uid)
-    if oid:
-        return DataItem.objects.filter(oid=oid)
-    return DataItem.objects.filter(item_name=item_name)
-
-
 def _not_found(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> ObjectNotFound:
     if uid:
         return ObjectNotFound(f"No data item with uid={uid}", field="uid")
@@ -213,7 +205,7 @@ def data_item_set(
     """Set columns on the copy ``uid``, or on every copy of ``oid`` (uid wins); the first row back."""
     if not uid and not oid:
         raise InvalidQueryParameters("Either oid or uid should be specified")
-    return _apply(_select(uid=uid, oid=oid), fields, _not_found(uid, oid, ""))
+    return _apply(data_items_named(uid=uid, oid=oid), fields, _not_found(uid, oid, ""))
 
 
 def data_item_update(
@@ -227,7 +219,7 @@ def data_item_update(
     if not uid and not oid and not item_name:
         raise InvalidQueryParameters("Either item_name, oid or uid must be given")
     fields = clean_columns(DataItem, post_data or {}, read_only=SERVER_COLUMNS | {"uid"}, field="post_data")
-    return _apply(_select(uid=uid, oid=oid, item_name=item_name), fields, _not_found(uid, oid, item_name))
+    return _apply(data_items_named(uid=uid, oid=oid, item_name=item_name), fields, _not_found(uid, oid, item_name))
 
 
 def data_item_update_tags(
@@ -240,7 +232,7 @@ def data_item_update_tags(
     if not (item_name or oid) or not item_tags:
         raise InvalidQueryParameters("Either item_name or OID or item_tags are missing")
     with transaction.atomic():
-        first = _select(oid=oid, item_name=item_name).select_for_update().first()
+        first = data_items_named(oid=oid, item_name=item_name).select_for_update().first()
         if first is None:
             raise InvalidQueryParameters("item_name or OID not found")
         current = first.item_tags if isinstance(first.item_tags, dict) else {}

@@ -1,14 +1,18 @@
 """What the services that write a location or a storage row share: setting columns by attribute
-name, and the model's own field checks turned into refusals that name their fields."""
+name, the model's own field checks turned into refusals that name their fields, and the locked
+read, the save and the delete of one row, each with its refusal."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import ProtectedError
 
-from core.errors import FieldError, FieldErrors
+from core.errors import FieldError, FieldErrors, ObjectNotFound
+
+M = TypeVar("M", bound=models.Model)
 
 
 def columns_assign(instance: models.Model, fields: dict[str, Any]) -> list[str]:
@@ -53,3 +57,36 @@ def model_clean(instance: models.Model, *, body: str | None = None) -> None:
                 for name, messages in exc.message_dict.items()
             ]
         ) from None
+
+
+def row_locked(model: type[M], pk: Any, *, field: str) -> M:
+    """The row of ``model`` whose primary key is ``pk``, locked until the transaction ends (the
+    caller holds one); ``ObjectNotFound`` naming ``field`` when there is none."""
+    row = model._default_manager.select_for_update().filter(pk=pk).first()
+    if row is None:
+        raise ObjectNotFound(f"No {model._meta.model_name} found with {field}={pk}", field=field)
+    return row
+
+
+def row_save(instance: models.Model, *, taken: Exception, update_fields: list[str] | None = None) -> None:
+    """Insert ``instance`` or, with ``update_fields``, write those columns of it. The caller has
+    checked that its name is free; when a concurrent writer took the name first, the database's
+    refusal is ``taken`` and the caller's transaction goes on."""
+    try:
+        with transaction.atomic():
+            if update_fields is None:
+                instance.save(force_insert=True)
+            else:
+                instance.save(update_fields=update_fields)
+    except IntegrityError:
+        raise taken from None
+
+
+def row_delete(instance: models.Model, *, refusal: Exception) -> None:
+    """Delete ``instance``. The caller has checked that no row refers to it; when one was added
+    meanwhile (the database protects it), the refusal is ``refusal``."""
+    try:
+        with transaction.atomic():
+            instance.delete()
+    except (ProtectedError, IntegrityError):
+        raise refusal from None

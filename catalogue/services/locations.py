@@ -6,15 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db import transaction
 
 from catalogue.models import Location, LocationFacility
-from catalogue.services.fields import columns_assign, model_clean
+from catalogue.services.fields import columns_assign, model_clean, row_delete, row_locked, row_save
 from core.errors import (
     DatabaseOperationError,
     InvalidQueryParameters,
-    ObjectNotFound,
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
 )
@@ -64,18 +62,7 @@ def location_create(
     )
     columns_assign(location, fields or {})
     _location_check(location)
-    try:
-        with transaction.atomic():
-            location.save(force_insert=True)
-    except IntegrityError:  # a concurrent request created the same name first
-        raise _taken(location_name) from None
-    return location
-
-
-def _locked(location_id: uuid.UUID) -> Location:
-    location = Location.objects.select_for_update().filter(pk=location_id).first()
-    if location is None:
-        raise ObjectNotFound(f"No location found with location_id={location_id}", field="location_id")
+    row_save(location, taken=_taken(location.location_name))
     return location
 
 
@@ -83,26 +70,18 @@ def location_update(*, location_id: uuid.UUID, fields: dict[str, Any]) -> Locati
     """Set ``fields`` (values by attribute name) on a location, under the rules of
     ``location_create``; only those columns are written."""
     with transaction.atomic():
-        location = _locked(location_id)
+        location = row_locked(Location, location_id, field="location_id")
         names = columns_assign(location, fields)
         _location_check(location)
-        try:
-            with transaction.atomic():
-                location.save(update_fields=names)
-        except IntegrityError:
-            raise _taken(location.location_name) from None
+        row_save(location, taken=_taken(location.location_name), update_fields=names)
     return location
 
 
 def location_delete(*, location_id: uuid.UUID) -> None:
     """Delete a location that hosts no storage (a storage's location is never left dangling)."""
     with transaction.atomic():
-        location = _locked(location_id)
+        location = row_locked(Location, location_id, field="location_id")
         hosting = UnmetPreconditionForOperation(f"{location.location_name}: it hosts storages", field="location_id")
         if location.storages.exists():
             raise hosting
-        try:
-            with transaction.atomic():
-                location.delete()
-        except (ProtectedError, IntegrityError):  # a storage placed here meanwhile
-            raise hosting from None
+        row_delete(location, refusal=hosting)

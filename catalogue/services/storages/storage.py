@@ -7,19 +7,17 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db import transaction
 
 from catalogue.columns import clean_columns
 from catalogue.models import Location, Storage
 from catalogue.selectors import storage_in_use
-from catalogue.services.fields import columns_assign, model_clean
+from catalogue.services.fields import columns_assign, model_clean, row_delete, row_locked, row_save
 from core.errors import (
     DatabaseOperationError,
     FieldError,
     FieldErrors,
     InvalidQueryParameters,
-    ObjectNotFound,
     UnmetPreconditionForOperation,
 )
 
@@ -107,18 +105,7 @@ def storage_create(
     storage = Storage(**columns)
     columns_assign(storage, fields or {})
     _storage_check(storage, body="storage_config" if storage_config is not None else None)
-    try:
-        with transaction.atomic():
-            storage.save(force_insert=True)
-    except IntegrityError:
-        raise _storage_taken(storage.storage_name) from None
-    return storage
-
-
-def _storage_locked(storage_id: uuid.UUID) -> Storage:
-    storage = Storage.objects.select_for_update().filter(pk=storage_id).first()
-    if storage is None:
-        raise ObjectNotFound(f"No storage found with storage_id={storage_id}", field="storage_id")
+    row_save(storage, taken=_storage_taken(storage.storage_name))
     return storage
 
 
@@ -126,38 +113,31 @@ def storage_update(*, storage_id: uuid.UUID, fields: dict[str, Any]) -> Storage:
     """Set ``fields`` (values by attribute name: ``location_id`` for the location) on a storage,
     under the rules of ``storage_create``; only those columns are written."""
     with transaction.atomic():
-        storage = _storage_locked(storage_id)
+        storage = row_locked(Storage, storage_id, field="storage_id")
         names = columns_assign(storage, fields)
         _storage_check(storage)
-        try:
-            with transaction.atomic():
-                storage.save(update_fields=names)
-        except IntegrityError:
-            raise _storage_taken(storage.storage_name) from None
+        row_save(storage, taken=_storage_taken(storage.storage_name), update_fields=names)
     return storage
+
+
+def _in_use(storage: Storage) -> UnmetPreconditionForOperation:
+    message = f"{storage.storage_name}: it holds data items or copy jobs"
+    return UnmetPreconditionForOperation(message, field="storage_id")
 
 
 def storage_delete_check(*, storage: Storage) -> None:
     """Refuse (``UnmetPreconditionForOperation``) to delete a storage that is in use: one that
     data items or copy jobs refer to."""
     if storage_in_use(storage):
-        raise UnmetPreconditionForOperation(
-            f"{storage.storage_name}: it holds data items or copy jobs", field="storage_id"
-        )
+        raise _in_use(storage)
 
 
 def storage_delete(*, storage_id: uuid.UUID) -> None:
     """Delete a storage that is not in use (``storage_delete_check``), with its remote definitions."""
     with transaction.atomic():
-        storage = _storage_locked(storage_id)
+        storage = row_locked(Storage, storage_id, field="storage_id")
         storage_delete_check(storage=storage)
-        try:
-            with transaction.atomic():
-                storage.delete()
-        except (ProtectedError, IntegrityError):  # a row referring to it was added meanwhile
-            raise UnmetPreconditionForOperation(
-                f"{storage.storage_name}: it holds data items or copy jobs", field="storage_id"
-            ) from None
+        row_delete(storage, refusal=_in_use(storage))
 
 
 def storage_find(*, storage_name: str = "", storage_id: uuid.UUID | None = None) -> Storage | None:
