@@ -1,5 +1,5 @@
-"""Facilities, locations and storages in the admin console. Locations and storages are added,
-changed and deleted by the services the API uses (``catalogue.admin.writes``)."""
+"""Facilities, locations and storages in the admin console, added, changed and deleted by the
+catalogue's services (``catalogue.admin.writes``), the API's for locations and storages."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from catalogue.admin.links import STORAGE_LINKS
 from catalogue.admin.writes import ServiceAdmin, form_columns
 from catalogue.admin_forms import ServiceModelForm
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
-from catalogue.services.locations import location_create, location_delete, location_update
+from catalogue.services.locations import (
+    facility_create,
+    facility_delete,
+    location_create,
+    location_delete,
+    location_update,
+)
 from catalogue.services.storages import (
     storage_check_access,
     storage_create,
@@ -26,9 +32,18 @@ from core.errors import UnmetPreconditionForOperation
 
 
 @admin.register(LocationFacility)
-class LocationFacilityAdmin(admin.ModelAdmin):
+class LocationFacilityAdmin(ServiceAdmin):
     list_display = ("id", "location_count")
     search_fields = ("id",)
+
+    def service_create(self, obj: LocationFacility, form: ServiceModelForm) -> LocationFacility:
+        return facility_create(facility_id=form.cleaned_data.get("id") or "")
+
+    def service_update(self, obj: LocationFacility, form: ServiceModelForm) -> LocationFacility:
+        return obj  # its only column is its key, which is not changed once locations may name it
+
+    def service_delete(self, obj: LocationFacility) -> None:
+        facility_delete(facility_id=obj.pk)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(location_count=Count("locations"))

@@ -12,6 +12,7 @@ from catalogue.models import Location, LocationFacility
 from catalogue.services.fields import columns_assign, model_clean, row_delete, row_locked, row_save
 from core.errors import (
     DatabaseOperationError,
+    FieldError,
     InvalidQueryParameters,
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
@@ -85,3 +86,26 @@ def location_delete(*, location_id: uuid.UUID) -> None:
         if location.storages.exists():
             raise hosting
         row_delete(location, refusal=hosting)
+
+
+def facility_create(*, facility_id: str) -> LocationFacility:
+    """Add a facility that locations may name: a non-empty name not taken yet."""
+    facility = LocationFacility(id=facility_id.strip())
+    if not facility.id:
+        raise FieldError("id", "missing", "A facility needs a name", facility_id)
+    model_clean(facility)
+    taken = ValueAlreadyInDB(f"A facility with this name exists already: {facility.id}", field="id")
+    if LocationFacility.objects.filter(pk=facility.id).exists():
+        raise taken
+    row_save(facility, taken=taken)
+    return facility
+
+
+def facility_delete(*, facility_id: str) -> None:
+    """Delete a facility that no location names."""
+    with transaction.atomic():
+        facility = row_locked(LocationFacility, facility_id, field="id")
+        named = UnmetPreconditionForOperation(f"{facility.id}: locations name it", field="id")
+        if facility.locations.exists():
+            raise named
+        row_delete(facility, refusal=named)

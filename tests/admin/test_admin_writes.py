@@ -12,11 +12,13 @@ from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 
 from catalogue.admin import remotes as remotes_admin
-from catalogue.models import DataItem, Location, Storage, StorageConfig
+from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
 from catalogue.services import data_items as data_item_services
 from catalogue.services.data_items import state_guard_register
+from catalogue.services.locations import facility_delete
 from catalogue.services.storages import storage_config_create
 from core import rclone
+from core.errors import UnmetPreconditionForOperation
 from tests.admin.conftest import raw_table
 from tests.audit.conftest import form_fields, records
 from tests.factories import make_item, make_location, make_storage
@@ -407,3 +409,47 @@ def test_an_access_check_from_the_admin_is_recorded_as_the_admins(admin_client, 
         "ada",
     )
     assert record.operation == "admin:catalogue_storage_changelist"
+
+
+# --- facilities -------------------------------------------------------------------------------
+
+FACILITY_ADD = "/admin/catalogue/locationfacility/add/"
+
+
+def test_a_facility_is_added_through_the_service_and_a_taken_name_is_refused(admin_client):
+    response = admin_client.post(FACILITY_ADD, _form(admin_client, FACILITY_ADD, id="Siding Spring"))
+    assert response.status_code == 302, _errors(response) if response.context else response
+    [record] = records(object_type="location_facility")
+    assert (record.action, record.object_id, record.via) == ("create", "Siding Spring", "admin")
+
+    again = admin_client.post(FACILITY_ADD, _form(admin_client, FACILITY_ADD, id="Siding Spring"))
+
+    assert again.status_code == 200
+    assert _errors(again) == {"id": ["A facility with this name exists already: Siding Spring"]}
+    assert len(records(object_type="location_facility")) == 1
+
+
+def test_a_facility_that_a_location_names_is_not_deleted(admin_client):
+    location = make_location(location_name="Pawsey")
+    facility = LocationFacility.objects.create(id="Named Facility")
+    Location.objects.filter(pk=location.pk).update(location_facility=facility)
+    url = f"/admin/catalogue/locationfacility/{facility.pk}/delete/"
+
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+
+    assert LocationFacility.objects.filter(pk=facility.pk).exists()
+    assert "Cannot delete location facility" in response.content.decode()
+    with pytest.raises(UnmetPreconditionForOperation, match="Named Facility: locations name it"):
+        facility_delete(facility_id=facility.pk)  # the service refuses it too, whoever calls it
+    assert LocationFacility.objects.filter(pk=facility.pk).exists()
+
+
+def test_a_facility_no_location_names_is_deleted_and_recorded(admin_client):
+    LocationFacility.objects.create(id="Unused")
+
+    response = admin_client.post("/admin/catalogue/locationfacility/Unused/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not LocationFacility.objects.filter(pk="Unused").exists()
+    [record] = records(object_type="location_facility", action="delete")
+    assert record.object_id == "Unused"
