@@ -15,6 +15,7 @@ every other shape to the fallback, on both databases.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import connections, models
@@ -127,6 +128,7 @@ def _conditions(where: WhereNode, model: type[models.Model], connection) -> tupl
     return shape, params
 
 
+@functools.cache  # per model, once: every lookup asks
 def _fields(model: type[models.Model]) -> dict[str, models.Field]:
     return {f.attname: f for f in model._meta.concrete_fields} | {f.name: f for f in model._meta.concrete_fields}
 
