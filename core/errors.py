@@ -2,9 +2,8 @@
 
 Services and selectors speak the domain: a ``FieldError`` names the field it refuses and the kind
 of refusal; a ``DataLifecycleError`` subclass says what went wrong with the operation (and, where
-one field is to blame, names it). Only ``exception_handler`` knows the wire:
-
-Three shapes, as ska-dlm clients expect them:
+one field is to blame, names it). Only ``exception_handler`` knows the wire, and its three shapes,
+as ska-dlm clients expect them:
 
 * parameter validation: ``422 {"detail": [{"type", "loc", "msg", "input"}, ...]}``;
 * domain errors: ``{"exec": "<ExceptionClassName>", "message": "<text>"}`` with the status of the
