@@ -11,7 +11,16 @@ from core.units import human_size
 from migrations_app.models import Migration
 from migrations_app.states import ACTIVE, CHECKING, COPYING, FAILURES, FINISHED, SUCCEEDED, WAITING, WORKING, JobState
 
-ERROR_PREVIEW = 90  # characters of the last error's first line shown in the list
+ERROR_PREVIEW = 90
+
+# The state groups the pages' script asks about, by name: it reads them from the page
+# (``json_script``) rather than knowing the states itself.
+PHASES: dict[str, list[str]] = {
+    "waiting": list(WAITING),
+    "copying": list(COPYING),
+    "checking": list(CHECKING),
+    "succeeded": list(SUCCEEDED),
+}  # characters of the last error's first line shown in the list
 
 
 def human_duration(seconds: int) -> str:

@@ -3,6 +3,7 @@ endpoint, and the operator's cancel and retry (the workers are not run here)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
@@ -361,6 +362,22 @@ def test_the_jobs_script_and_stylesheet_are_served(viewer):
 
 
 # --- the progress endpoint --------------------------------------------------------------------
+
+
+def test_the_pages_give_their_script_the_states_of_each_phase(viewer, storages):
+    a, b, _ = storages
+    job = _migration(a, b, state=JobState.RUNNING)
+
+    for url in ("/jobs", f"/jobs/{job.migration_id}"):
+        page = viewer.get(url).content.decode()
+        found = re.search(r'<script id="job-phases" type="application/json">(.*?)</script>', page)
+        assert found, url
+        assert json.loads(found.group(1)) == {
+            "waiting": ["queued"],
+            "copying": ["running"],
+            "checking": ["verifying"],
+            "succeeded": ["completed"],
+        }
 
 
 def test_the_progress_endpoint_answers_the_figures_uncached(viewer, storages):

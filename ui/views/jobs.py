@@ -26,7 +26,7 @@ from migrations_app import selectors, services
 from migrations_app.models import Migration
 from migrations_app.states import ACTIVE, CANCELLABLE, FINISHED, RETRYABLE, SUCCEEDED, JobState
 from ui.access import role_required
-from ui.job_rows import JobRow, Progress, job_row
+from ui.job_rows import PHASES, JobRow, Progress, job_row
 
 PAGE_SIZE = 50
 MAX_PAGE = 100_000  # keeps the offset far from what a database can take
@@ -139,6 +139,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "filtered": any(request.GET.get(name) for name in JobFilterForm.base_fields),
         "storage_names": Storage.objects.order_by("storage_name").values_list("storage_name", flat=True)[:500],
         "watching": any(row.active for row in rows),
+        "job_phases": PHASES,
     }
     return render(request, "ui/jobs/list.html", context, status=200 if valid else 400)
 
@@ -221,6 +222,7 @@ def job_detail(request: HttpRequest, ref: str) -> HttpResponse:
         "job_status": _pretty(job.job_status),
         "job_stats": _pretty(job.job_stats),
         "destination_exists": DataItem.objects.filter(uid=job.destination_uid).exists(),
+        "job_phases": PHASES,
     }
     return render(request, "ui/jobs/detail.html", context)
 

@@ -4,12 +4,20 @@
  * reloads itself once when the job has finished, so that the server renders the outcome.
  * The list (table[data-progress-url]) polls /jobs/progress?id=…&id=… every 2 seconds for its
  * queued, running and verifying rows, and updates them in place.
- * The figures are worded as ui/views/jobs.py words them (Progress.figures, Progress.sentence).
+ * The figures are worded as ui/job_rows.py words them (Progress.figures, Progress.sentence), and
+ * the states of each phase come from the page (its "job-phases" JSON).
  */
 (function () {
   "use strict";
 
   var UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  // The states of each phase, as the page gives them (ui/job_rows.py PHASES).
+  var phasesElement = document.getElementById("job-phases");
+  var PHASES = phasesElement ? JSON.parse(phasesElement.textContent) : {};
+
+  function inPhase(p, phase) {
+    return (PHASES[phase] || []).indexOf(p.state) !== -1;
+  }
   var ERROR_PREVIEW = 90;
 
   function humanBytes(n) {
@@ -41,22 +49,22 @@
     var text = p.bytes_total
       ? humanBytes(p.bytes_done) + " of " + humanBytes(p.bytes_total) + " (" + percentText(p) + ")"
       : humanBytes(p.bytes_done) + " copied";
-    if (p.state === "running" && p.rate > 0) text += " · " + humanBytes(p.rate) + "/s";
+    if (inPhase(p, "copying") && p.rate > 0) text += " · " + humanBytes(p.rate) + "/s";
     if (p.eta_seconds !== null) text += " · about " + humanDuration(p.eta_seconds) + " left";
     return text;
   }
 
   // The aria-live sentence: it changes with the state and each tenth of the copy only.
   function sentence(p) {
-    if (p.state === "queued") {
+    if (inPhase(p, "waiting")) {
       return p.attempts
         ? "Queued for attempt " + (p.attempts + 1) + ": waiting for a worker."
         : "Queued: waiting for a worker.";
     }
-    if (p.state === "running") {
+    if (inPhase(p, "copying")) {
       return p.percent === null ? "Copying." : "Copying: " + Math.floor(p.percent / 10) * 10 + "% done.";
     }
-    if (p.state === "verifying") return "Verifying the copy.";
+    if (inPhase(p, "checking")) return "Verifying the copy.";
     return label(p.state) + ".";
   }
 
@@ -174,7 +182,7 @@
 
   function progressCell(cell, p) {
     while (cell.firstChild) cell.removeChild(cell.firstChild);
-    if (p.state === "running" || p.state === "verifying") {
+    if (inPhase(p, "copying") || inPhase(p, "checking")) {
       var bar = document.createElement("progress");
       bar.max = 100;
       bar.setAttribute("aria-label", cell.getAttribute("data-label") || "Progress");
@@ -186,10 +194,10 @@
         percent.textContent = " " + percentText(p);
         cell.appendChild(percent);
       }
-    } else if ((p.state === "completed" && p.bytes_total) || p.state === "queued") {
+    } else if ((inPhase(p, "succeeded") && p.bytes_total) || inPhase(p, "waiting")) {
       var text = document.createElement("span");
       text.className = "muted";
-      text.textContent = p.state === "queued" ? "waiting" : humanBytes(p.bytes_total);
+      text.textContent = inPhase(p, "waiting") ? "waiting" : humanBytes(p.bytes_total);
       cell.appendChild(text);
     }
   }
