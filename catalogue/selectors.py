@@ -21,6 +21,7 @@ from django.utils import timezone
 from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
+from core import fastsql
 from core.contract import json_problem
 from core.crypto import SecretDecryptionError, decrypt_json
 from core.errors import FieldError, InvalidQueryParameters
@@ -161,7 +162,7 @@ def data_item_exists(
     items = data_items_named(uid=uid, oid=oid, item_name=item_name)
     if ready:
         items = items.filter(item_state=ItemState.READY)
-    return items.exists()
+    return fastsql.exists(items)
 
 
 def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid: uuid.UUID | None = None) -> QuerySet:

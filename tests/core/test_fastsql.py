@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalogue.models import DataItem, Location, Storage
 from catalogue.rows import DATA_ITEM_COLUMNS, DATA_ITEM_FIELDS, LOCATION_COLUMNS, STORAGE_COLUMNS
-from core.fastsql import fetch
+from core.fastsql import exists, fetch
 from core.rows import orm_rows, rows
 from tests.factories import make_item, make_location, make_storage
 
@@ -83,6 +83,17 @@ def test_supported_shapes_give_what_the_orm_gives(catalogue, build):
     columns = COLUMNS[queryset.model]
     _same(queryset, [attr for _, attr in columns])
     assert rows(queryset, columns) == orm_rows(queryset, columns)
+
+
+def test_exists_answers_what_the_orm_answers_on_both_roads(catalogue):
+    now = timezone.now()
+    simple = [build(*catalogue, now) for build in SUPPORTED.values()]
+    for queryset in [*simple, DataItem.objects.filter(item_name="nothing-like-this")]:
+        assert exists(queryset) == queryset.exists(), queryset.query
+    for build in FALLBACK.values():
+        queryset = build()
+        if not queryset.query.combinator:  # exists() after union() is not allowed
+            assert exists(queryset) == queryset.exists(), queryset.query
 
 
 def test_one_shape_answers_each_call_with_its_own_values(catalogue):
