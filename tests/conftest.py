@@ -54,17 +54,16 @@ class Api:
         return self.call("PATCH", path, params, body, **kw)
 
 
-def race(token: str, call: Callable[[Api], Any]) -> list:
-    """Two API calls released at the same instant, each on its own thread, client and database
-    connection; their responses (for tests of what two racing requests leave behind)."""
+def simultaneously(call: Callable[[], Any]) -> list:
+    """``call`` twice, released at the same instant, each on its own thread and database
+    connection; the two results (for tests of what two racing writers leave behind)."""
     barrier = threading.Barrier(2)
     results: list = []
 
     def one() -> None:
-        api = Api(Client(), token)
         barrier.wait()
         try:
-            results.append(call(api))
+            results.append(call())
         finally:
             connection.close()
 
@@ -74,6 +73,12 @@ def race(token: str, call: Callable[[Api], Any]) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def race(token: str, call: Callable[[Api], Any]) -> list:
+    """Two API calls released at the same instant, each with its own client (``simultaneously``);
+    their responses."""
+    return simultaneously(lambda: call(Api(Client(), token)))
 
 
 def _token_for(username: str, role: Role) -> str:

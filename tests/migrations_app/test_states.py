@@ -3,8 +3,6 @@ that every change of a job's state goes through."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 from django.db.models import Q
@@ -31,6 +29,7 @@ from migrations_app.states import (
     fresh_attempt,
     transition,
 )
+from tests.conftest import simultaneously
 from tests.factories import make_copy_job, make_storage
 
 ALL = set(JobState.values)
@@ -181,21 +180,7 @@ def test_two_workers_claiming_at_the_same_instant_one_wins():
         pytest.skip("SQLite's in-memory test database cannot hold concurrent writers; run on PostgreSQL")
     for _ in range(5):  # a few rounds: the race is on
         job = _job(JobState.QUEUED)
-        barrier = threading.Barrier(2)
-        claimed: list = []
-
-        def claim(job=job, barrier=barrier, claimed=claimed) -> None:
-            barrier.wait()
-            try:
-                claimed.append(copy_job_claim(job.pk))
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=claim) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        claimed = simultaneously(lambda job=job: copy_job_claim(job.pk))
         assert sorted(result is None for result in claimed) == [False, True]
         assert _row(job)["attempts"] == 1
 
