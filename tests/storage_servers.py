@@ -52,10 +52,10 @@ def _serve(args: list[str], port: int) -> subprocess.Popen:
     raise RuntimeError(f"rclone serve {args[0]} did not listen on port {port}")
 
 
-# One server per test module, not per session: ``rclone serve s3`` at times keeps spinning on
-# both cores after a tree has been written into it, which would slow every later test of the run
-# until their rclone calls time out; a module's server ends with the module.
-@pytest.fixture(scope="module")
+# One server per test, not per session: ``rclone serve s3`` at times keeps spinning on both cores
+# after something has been written into it, which slows every later test that shares the server
+# (or the machine) until their rclone calls time out; a test's server ends with the test.
+@pytest.fixture
 def s3_server(tmp_path_factory) -> Iterator[StorageServer]:
     """An S3 server with bucket ``bucket1``; keys ``AKTEST`` and a random secret."""
     root = tmp_path_factory.mktemp("s3")
