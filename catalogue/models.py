@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.recording import AuditedModel, AuditSpec, ObjectType
 from catalogue.choices import (
+    PHASE_WEIGHT,
     ChecksumMethod,
     ConfigType,
     ItemState,
@@ -23,6 +27,22 @@ from catalogue.choices import (
     StorageType,
 )
 from core.crypto import EncryptedJSONField
+
+# READY rows of objects whose phase is below their target (weights: ``catalogue.phases``).
+BELOW_TARGET = Q(item_state=ItemState.READY) & functools.reduce(
+    operator.or_,
+    (
+        Q(oid_phase=have, target_phase__in=[want for want in PhaseType.values if PHASE_WEIGHT[want] > weight])
+        for have, weight in PHASE_WEIGHT.items()
+        if have != PhaseType.SOLID
+    ),
+)
+
+# ...of those, the objects the lifecycle has not found beyond help (``DataItem.lifecycle_hold``).
+BELOW_TARGET_OPEN = BELOW_TARGET & Q(lifecycle_hold=False)
+
+# Copies not yet judged by the lifecycle since they expired (with ``uid_expiration`` passed).
+EXPIRY_DUE = Q(expired=False) & ~Q(item_state=ItemState.DELETED)
 
 
 def default_uid_expiration() -> datetime:
@@ -205,6 +225,11 @@ class DataItem(AuditedModel):
     # DLM's own: every hash rclone computed of the bytes when they were registered (by rclone's
     # names, e.g. {"md5": …, "xxh3": …}), carried to each copy; a copy is verified against them.
     hashes = models.JSONField(default=dict, blank=True)
+    # DLM's own: the lifecycle found this object below its target phase and could do nothing for
+    # it (no storage can take a copy): it is not looked at again until the object, its copies or
+    # the storages change (``catalogue.phases.lifecycle_reconsider``). ``expired`` likewise marks a
+    # copy the lifecycle found expired and had to keep.
+    lifecycle_hold = models.BooleanField(default=False)
 
     class Meta:
         db_table = "data_item"
@@ -215,6 +240,12 @@ class DataItem(AuditedModel):
         indexes = [
             models.Index(fields=["storage", "item_state"], name="data_item_storage_state"),
             models.Index(fields=["item_state", "uid_expiration"], name="data_item_state_expiration"),
+            models.Index(fields=["oid_expiration"], name="data_item_oid_expiration"),
+            # The lifecycle's question "which objects are below their target phase?", answered
+            # without reading every row.
+            models.Index(fields=["oid"], name="data_item_below_target", condition=BELOW_TARGET_OPEN),
+            # The lifecycle's "which copies have expired and are not judged yet?"
+            models.Index(fields=["uid_expiration"], name="data_item_expiry_due", condition=EXPIRY_DUE),
         ]
 
     def __str__(self) -> str:

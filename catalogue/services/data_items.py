@@ -6,6 +6,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, transaction
@@ -14,10 +15,12 @@ from django.utils import timezone
 from psycopg import errors as psycopg_errors
 
 from audit.recording import created_recorded
+from catalogue.choices import ItemState
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Storage
+from catalogue.phases import combine, lifecycle_reconsider, objects_lock, oid_phases_refresh
 from catalogue.selectors import data_items_named
-from core.actor import current_actor
+from core.actor import current_actor, unattended
 from core.errors import (
     InvalidQueryParameters,
     ObjectNotFound,
@@ -77,27 +80,55 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
     items = [DataItem(**{key: value for key, value in row.items() if key not in SERVER_COLUMNS}) for row in rows]
     if not storages_checked:
         _check_storages({item.storage_id for item in items if item.storage_id is not None})
+    given_phase = [("oid_phase" in row) for row in rows]
     now = timezone.now()
     given = {item.oid for item in items if item.oid is not None}
     roots = {}
     if given:
         found = DataItem.objects.filter(uid__in=given).values_list("uid", "oid", "oid_creation")
         roots = {uid: (oid, created) for uid, oid, created in found}
+    joined: set[uuid.UUID] = set()
     for item in items:
         item.uid_creation = now
         if item.oid is None:
             item.oid, item.oid_creation = item.uid, now
         elif item.oid in roots:
             item.oid, item.oid_creation = roots[item.oid]
+            joined.add(item.oid)
+        else:
+            joined.add(item.oid)
+    _new_objects_phase(items, given_phase, joined)
     try:
         with transaction.atomic():
             if len(items) >= COPY_FROM and connection.vendor == "postgresql":
                 _copy_in(items)
             else:
                 DataItem.objects.bulk_create(items, batch_size=1000)
+            ready_joined = {item.oid for item in items if item.oid in joined and item.item_state == ItemState.READY}
+            if ready_joined:
+                oid_phases_refresh(ready_joined)
     except (IntegrityError, psycopg_errors.IntegrityError):
         raise _conflict(items) from None
     return items
+
+
+def _new_objects_phase(items: list[DataItem], given_phase: list[bool], joined: set[uuid.UUID]) -> None:
+    """The phase of each object these rows start, unless the caller gave it: what its READY rows'
+    storages give (``catalogue.phases``). An object with no READY row yet keeps the column's
+    default (GAS, as upstream's clients expect of a new row); rows joining a known object are
+    refreshed with it after the insert."""
+    fresh = [item for item, given in zip(items, given_phase, strict=True) if not given and item.oid not in joined]
+    if not fresh:
+        return
+    storage_ids = {item.storage_id for item in fresh if item.item_state == ItemState.READY and item.storage_id}
+    storage_phase = dict(Storage.objects.filter(pk__in=storage_ids).values_list("pk", "storage_phase"))
+    ready: dict[uuid.UUID, list[str]] = {}
+    for item in items:
+        if item.item_state == ItemState.READY and item.storage_id in storage_phase:
+            ready.setdefault(item.oid, []).append(storage_phase[item.storage_id])
+    for item in fresh:
+        if item.oid in ready:
+            item.oid_phase = combine(ready[item.oid])
 
 
 # From this many rows on, PostgreSQL takes them by COPY: for the 10,000 items of a large
@@ -187,13 +218,34 @@ def _apply(rows: QuerySet, fields: dict[str, Any], not_found: ObjectNotFound) ->
         if "item_state" in fields:
             _check_state_guards(rows)
         if fields:
+            phased = PHASE_COLUMNS.intersection(fields)
+            judged = phased or LIFECYCLE_COLUMNS.intersection(fields)
+            oids = set(rows.values_list("oid", flat=True).distinct()) if judged else set()
+            if phased:
+                objects_lock(oids)  # before any write: the order every writer of these rows keeps
             try:
                 with transaction.atomic():
                     rows.update(**fields)
             except IntegrityError:
                 raise _duplicate(fields.get("item_name", first.item_name)) from None
+            if phased:
+                oids.update(rows.values_list("oid", flat=True).distinct())
+                oid_phases_refresh(oids)  # which also clears the lifecycle's marks on these objects
+            elif judged:
+                lifecycle_reconsider(oids)
+            if judged and "expired" in fields:  # a value the caller set stays
+                with unattended():
+                    rows.update(expired=fields["expired"])
             first.refresh_from_db()
     return first
+
+
+# A change of ``PHASE_COLUMNS`` may change which copies of an object count, and where: its phase is
+# computed again (written directly, ``oid_phase`` is made true again too). After that, or a change
+# of ``LIFECYCLE_COLUMNS``, the lifecycle looks at the object again
+# (``catalogue.phases.lifecycle_reconsider``).
+PHASE_COLUMNS = frozenset({"item_state", "storage_id", "oid", "oid_phase"})
+LIFECYCLE_COLUMNS = frozenset({"target_phase", "uid_expiration", "oid_expiration"})
 
 
 def data_item_set(
@@ -240,3 +292,39 @@ def data_item_update_tags(
         DataItem.objects.filter(oid=first.oid).update(item_tags=merged)
         first.refresh_from_db()
     return first
+
+
+def data_item_descendants(uids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Every item inside these containers, at any depth (children, their children…), not DELETED."""
+    found: list[uuid.UUID] = []
+    seen = set(uids)
+    level = list(uids)
+    while level:
+        children = []
+        for start in range(0, len(level), 900):
+            rows = DataItem.objects.filter(parents__in=level[start : start + 900]).exclude(item_state=ItemState.DELETED)
+            children += [uid for uid in rows.values_list("uid", flat=True) if uid not in seen]
+        seen.update(children)
+        found += children
+        level = children
+    return found
+
+
+def data_items_tombstone(*, uids: list[uuid.UUID], at: datetime | None = None) -> list[uuid.UUID]:
+    """Mark copies whose payload is gone DELETED (``deleted``, ``uid_deletion`` set): these and
+    every item inside them, at any depth; the rows stay for ever. Then their objects' phases
+    (``oid_phase``) are made true again. The uids marked, descendants included."""
+    when = at or timezone.now()
+    marked = list(dict.fromkeys([*uids, *data_item_descendants(list(uids))]))
+    oids: set[uuid.UUID] = set()
+    for start in range(0, len(marked), 900):
+        oids.update(DataItem.objects.filter(uid__in=marked[start : start + 900]).values_list("oid", flat=True))
+    with transaction.atomic():
+        objects_lock(oids)
+        for start in range(0, len(marked), 900):
+            chunk = DataItem.objects.filter(uid__in=marked[start : start + 900])
+            chunk.exclude(item_state=ItemState.DELETED).update(
+                item_state=ItemState.DELETED, deleted=True, uid_deletion=when
+            )
+        oid_phases_refresh(oids)
+    return marked

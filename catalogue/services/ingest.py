@@ -181,6 +181,7 @@ def _fields(reg: Registration, storage: Storage, owner: str, checked_at: datetim
         "storage_id": storage.storage_id,
         "uri": reg.uri,
         "uid_phase": storage.storage_phase,
+        "oid_phase": storage.storage_phase,  # a new object, with this one READY copy
         "target_phase": reg.target_phase,
         "item_type": reg.item_type,
         "item_state": ItemState.READY,

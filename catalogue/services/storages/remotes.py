@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from catalogue.choices import ConfigType
 from catalogue.models import Storage, StorageConfig
+from catalogue.phases import lifecycle_holds_release
 from catalogue.services.storages.storage import storage_resolve
 from core import rclone
 from core.crypto import SecretDecryptionError
@@ -94,7 +95,9 @@ def storage_config_create(
         if check_remote:
             _reachable_or_refused(config)
     public, secrets = split_secrets(config)
-    return StorageConfig.objects.create(storage=storage, config_type=config_type, config=public, secrets=secrets)
+    created = StorageConfig.objects.create(storage=storage, config_type=config_type, config=public, secrets=secrets)
+    lifecycle_holds_release()  # the storage can take copies now
+    return created
 
 
 def storage_remote(storage: Storage) -> dict[str, Any]:
@@ -138,6 +141,8 @@ def storage_check_access(*, storage: Storage) -> dict[str, Any]:
         result = rclone.Reachability(False, str(exc))
     checked_at = timezone.now()
     Storage.objects.filter(pk=storage.pk).update(storage_checked=result.reachable, storage_last_checked=checked_at)
+    if result.reachable and not storage.storage_checked:
+        lifecycle_holds_release()  # reachable again: it can take copies
     storage.storage_checked, storage.storage_last_checked = result.reachable, checked_at
     return {"reachable": result.reachable, "error": result.error, "checked_at": json_value(checked_at)}
 

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from catalogue.columns import clean_columns
 from catalogue.models import Location, Storage
+from catalogue.phases import lifecycle_holds_release, oid_phases_refresh, storage_oids
 from catalogue.selectors import storage_in_use
 from catalogue.services.fields import columns_assign, model_clean, row_delete, row_locked, row_save
 from core.errors import (
@@ -106,6 +107,7 @@ def storage_create(
     columns_assign(storage, fields or {})
     _storage_check(storage, body="storage_config" if storage_config is not None else None)
     row_save(storage, taken=_storage_taken(storage.storage_name))
+    lifecycle_holds_release()  # a new place for the copies the lifecycle could not make
     return storage
 
 
@@ -114,9 +116,13 @@ def storage_update(*, storage_id: uuid.UUID, fields: dict[str, Any]) -> Storage:
     under the rules of ``storage_create``; only those columns are written."""
     with transaction.atomic():
         storage = row_locked(Storage, storage_id, field="storage_id")
+        phase = storage.storage_phase
         names = columns_assign(storage, fields)
         _storage_check(storage)
         row_save(storage, taken=_storage_taken(storage.storage_name), update_fields=names)
+        if storage.storage_phase != phase:  # every object with a READY copy there changes phase
+            oid_phases_refresh(storage_oids(storage.storage_id))
+        lifecycle_holds_release()  # a place for the copies the lifecycle could not make, maybe
     return storage
 
 
