@@ -20,6 +20,8 @@ class ObjectType(models.TextChoices):
     STORAGE_CONFIG = "storage_config"
     DATA_ITEM = "data_item"
     MIGRATION = "migration"
+    DELETION = "deletion"
+    PLACEMENT_RULE = "placement_rule"
     API_TOKEN = "api_token", "API token"
     USER = "user"
     GROUP = "group"

@@ -26,6 +26,7 @@ class Via(models.TextChoices):
     ADMIN = "admin"
     COMMAND = "command"
     WORKER = "worker", "copy-job worker"
+    LIFECYCLE = "lifecycle", "lifecycle engine"
 
 
 class Auth(models.TextChoices):

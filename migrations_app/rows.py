@@ -1,4 +1,4 @@
-"""The migration row the API returns (contract §4.5), then DLM's job columns.
+"""The migration row the API returns (contract §4.5), then DLM's job columns; and DLM's deletion row.
 
 Upstream's keys come first, in upstream's order; the extras follow. uuids are strings and
 timestamps naive UTC ISO text, as in the catalogue's rows.
@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from core.rows import row_of, rows
-from migrations_app.models import Migration
+from migrations_app.models import Deletion, Migration
 
 # (JSON key, ORM attribute)
 MIGRATION_COLUMNS = [
@@ -43,6 +43,33 @@ MIGRATION_COLUMNS = [
     ("heartbeat_at", "heartbeat_at"),
 ]
 
+# (JSON key, ORM attribute): the deletion row of ``query_deletions`` (a DLM extension).
+DELETION_COLUMNS = [
+    ("deletion_id", "deletion_id"),
+    ("uid", "uid"),
+    ("oid", "oid"),
+    ("item_name", "item_name"),
+    ("item_type", "item_type"),
+    ("path", "path"),
+    ("storage_id", "storage_id"),
+    ("state", "state"),
+    ("complete", "complete"),
+    ("attempts", "attempts"),
+    ("last_error", "last_error"),
+    ("url", "url"),
+    ("job_id", "job_id"),
+    ("date", "date"),
+    ("started_at", "started_at"),
+    ("heartbeat_at", "heartbeat_at"),
+    ("next_attempt_at", "next_attempt_at"),
+    ("finished_at", "finished_at"),
+    ("user", "user"),
+    ("origin", "origin"),
+    ("reason", "reason"),
+    ("forced", "forced"),
+    ("items_deleted", "items_deleted"),
+]
+
 
 def migration_rows(queryset: QuerySet) -> list[dict[str, Any]]:
     return rows(queryset, MIGRATION_COLUMNS)
@@ -50,3 +77,11 @@ def migration_rows(queryset: QuerySet) -> list[dict[str, Any]]:
 
 def migration_row(migration: Migration) -> dict[str, Any]:
     return row_of(migration, MIGRATION_COLUMNS)
+
+
+def deletion_rows(queryset: QuerySet) -> list[dict[str, Any]]:
+    return rows(queryset, DELETION_COLUMNS)
+
+
+def deletion_row(deletion: Deletion) -> dict[str, Any]:
+    return row_of(deletion, DELETION_COLUMNS)

@@ -1,5 +1,7 @@
-"""The copy job's state machine, whole: its states, the moves allowed between them, the groups of
+"""The jobs' state machine, whole: its states, the moves allowed between them, the groups of
 states the rest of the code asks about, and ``transition()``, the one way a job changes state.
+Copy jobs (``Migration``) and deletion jobs (``Deletion``) share it; a deletion is never
+cancelled once a worker holds it (its services refuse that), so it uses only part of the table.
 
 A job is made QUEUED. A worker claims it (RUNNING), copies the bytes, verifies them (VERIFYING)
 and ends it COMPLETED. A failed attempt puts it back QUEUED until its retry time, or ends it
@@ -63,6 +65,8 @@ FAILURES = (JobState.FAILED,)  # ended for good without a copy
 RETRYABLE = (JobState.FAILED, JobState.CANCELLED)  # ended without a copy: may be queued again
 FINISHED = SUCCEEDED + RETRYABLE  # ended (``complete`` is true)
 CANCELLABLE = ACTIVE
+# A deletion is cancelled only before a worker takes it: once one has, bytes are being removed.
+DELETION_CANCELLABLE = WAITING
 CLAIMABLE = ACTIVE  # a queued job whose time has come, or a held one whose worker died
 
 # The states each state may be reached from.
@@ -78,49 +82,72 @@ class TransitionRefused(ValueError):
 def _check_moves(sources: Iterable[str], to: str) -> tuple[str, ...]:
     states = tuple(sources)
     if not states:
-        raise TransitionRefused(f"No state of a copy job may become {to}")
+        raise TransitionRefused(f"No state of a job may become {to}")
     refused = [state for state in states if to not in TRANSITIONS.get(state, ())]
     if refused or to not in JobState.values:
-        raise TransitionRefused(f"A copy job may not go from {', '.join(refused) or '?'} to {to}")
+        raise TransitionRefused(f"A job may not go from {', '.join(refused) or '?'} to {to}")
     return states
 
 
-def fenced_update(migration_id: int, *, states: Iterable[str], fence: Q | None = None, **fields: Any) -> int:
-    """Set ``fields`` on job ``migration_id`` in one conditional UPDATE, only while it is in one of
-    ``states`` and matches ``fence``; the number of rows changed (0: it was not, or no more)."""
-    rows = apps.get_model("migrations_app", "Migration").objects.filter(pk=migration_id, state__in=tuple(states))
+def _jobs(model: type[models.Model] | None) -> type[models.Model]:
+    """The job model moved: a copy job (``Migration``) unless told otherwise."""
+    return model or apps.get_model("migrations_app", "Migration")
+
+
+def fenced_update(
+    pk: int,
+    /,
+    *,
+    states: Iterable[str],
+    fence: Q | None = None,
+    model: type[models.Model] | None = None,
+    **fields: Any,
+) -> int:
+    """Set ``fields`` on job ``pk`` of ``model`` (default: a copy job) in one conditional
+    UPDATE, only while it is in one of ``states`` and matches ``fence``; the number of rows
+    changed (0: it was not, or no more)."""
+    rows = _jobs(model).objects.filter(pk=pk, state__in=tuple(states))
     if fence is not None:
         rows = rows.filter(fence)
     return rows.update(**fields)
 
 
 def transition(
-    migration_id: int,
+    pk: int,
+    /,
     *,
     to: str,
     from_states: Iterable[str] | None = None,
     fence: Q | None = None,
+    model: type[models.Model] | None = None,
     **fields: Any,
 ) -> bool:
-    """Move job ``migration_id`` to state ``to``, setting ``fields`` with it, in one conditional
-    UPDATE: only while the job is in one of ``from_states`` (by default every state that may go
-    to ``to``) and matches ``fence``. True when this call moved it; False when the job was not in
-    such a state (any more): another worker or request got there first, and nothing was written.
+    """Move job ``pk`` of ``model`` (default: a copy job, ``Migration``; or ``Deletion``) to
+    state ``to``, setting ``fields`` with it, in one conditional UPDATE: only while the job is in
+    one of ``from_states`` (by default every state that may go to ``to``) and matches ``fence``.
+    True when this call moved it; False when the job was not in such a state (any more): another
+    worker or request got there first, and nothing was written.
 
     Raises ``TransitionRefused`` for a move the table does not allow, before writing anything.
     """
     states = _check_moves(SOURCES.get(to, ()) if from_states is None else from_states, to)
-    return fenced_update(migration_id, states=states, fence=fence, state=to, **fields) == 1
+    return fenced_update(pk, states=states, fence=fence, model=model, state=to, **fields) == 1
 
 
 # --- what goes with a move ----------------------------------------------------------------------
 
 
+def attempt_times(*, started: datetime | None) -> dict[str, Any]:
+    """The time columns of a new attempt, which every job has: set when a worker claims the job
+    (``started``: now, its first heartbeat too) and when a retry queues a finished job again
+    (``started`` None: no attempt yet)."""
+    return {"next_attempt_at": None, "started_at": started, "heartbeat_at": started}
+
+
 def fresh_attempt(*, started: datetime | None) -> dict[str, Any]:
-    """The progress columns of an attempt that has copied nothing yet: set when a worker claims
-    the job (``started``: now, its first heartbeat too) and when a retry queues a finished job
-    again (``started`` None: no attempt yet)."""
-    return {"bytes_done": 0, "rate": 0.0, "next_attempt_at": None, "started_at": started, "heartbeat_at": started}
+    """The progress columns of a copy job's attempt that has copied nothing yet (see
+    ``attempt_times``)."""
+    return {"bytes_done": 0, "rate": 0.0, **attempt_times(started=started)}
 
 
 def ended_status(status: dict[str, Any] | None, *, success: bool, error: str) -> dict[str, Any]:

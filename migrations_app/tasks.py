@@ -1,4 +1,4 @@
-"""django-q2 task entry points for copy jobs (thin: the work is in ``migrations_app.runner``)."""
+"""django-q2 task entry points for copy and deletion jobs (thin: the work is in ``migrations_app.runner``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ def copy_job_run(migration_id: int) -> str:
     return runner.copy_job_run(migration_id)
 
 
-def copy_jobs_recover() -> list[int]:
-    """Re-queue copy jobs whose worker died or whose task was lost (scheduled every minute)."""
-    return runner.copy_jobs_recover()
+def deletion_job_run(deletion_id: int) -> str:
+    """Run one attempt at deletion ``deletion_id`` (does nothing if another worker has it)."""
+    return runner.deletion_job_run(deletion_id)
+
+
+def copy_jobs_recover() -> dict[str, list[int]]:
+    """Re-queue the copy jobs and the deletions whose worker died or whose task was lost
+    (scheduled every minute); their ids, by kind."""
+    return {"copies": runner.copy_jobs_recover(), "deletions": runner.deletion_jobs_recover()}

@@ -17,13 +17,22 @@ otherwise the error says "rclone could not be reached" and why, and the log has 
 
 ``errors`` holds the errors and the masking of secrets, ``rcd`` one daemon process and its
 socket, ``daemon`` this process's daemon and its calls, ``remotes`` the remote definitions as
-calls carry them, ``operations`` what is asked and waited for, ``copies`` copies and the
-background jobs that run them. Callers use what this package exposes.
+calls carry them, ``operations`` what is asked and waited for, ``copies`` copies, purges and
+the background jobs that run them. Callers use what this package exposes.
 """
 
-from core.rclone.copies import copy_file, copy_start, hashsum_start, job_stats, job_status, job_stop, stats_delete
+from core.rclone.copies import (
+    copy_file,
+    copy_start,
+    hashsum_start,
+    job_stats,
+    job_status,
+    job_stop,
+    purge_start,
+    stats_delete,
+)
 from core.rclone.daemon import DAEMON, Daemon
-from core.rclone.errors import RcloneError, error_is_permanent, mask, secret_values
+from core.rclone.errors import RcloneError, error_is_not_found, error_is_permanent, mask, secret_values
 from core.rclone.operations import Reachability, hash_types, list_files, remote_reachable, remove, size, stat
 from core.rclone.rcd import rclone_binary
 from core.rclone.remotes import full_path, obscure
@@ -35,6 +44,7 @@ __all__ = [
     "Reachability",
     "copy_file",
     "copy_start",
+    "error_is_not_found",
     "error_is_permanent",
     "full_path",
     "hash_types",
@@ -45,6 +55,7 @@ __all__ = [
     "list_files",
     "mask",
     "obscure",
+    "purge_start",
     "rclone_binary",
     "remote_reachable",
     "remove",

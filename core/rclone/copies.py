@@ -1,5 +1,5 @@
-"""Copies (in the background, or waited for) and background hashing, and the daemon's jobs and
-statistics that follow them."""
+"""Copies (in the background, or waited for), background hashing and purges, and the daemon's
+jobs and statistics that follow them."""
 
 from __future__ import annotations
 
@@ -71,6 +71,18 @@ def hashsum_start(config: dict[str, Any], path: str, *, hash_type: str, download
     job's ``output`` is ``{"hashsum": ["<hash>  <name>", …]}``."""
     params = {"fs": fs_at(config, path), "hashType": hash_type, "download": download, "_async": True, "_group": group}
     return int(DAEMON.call("operations/hashsum", params)["jobid"])
+
+
+def purge_start(config: dict[str, Any], path: str, *, group: str) -> int:
+    """Start removing the directory ``path`` and everything under it, in the background
+    (``operations/purge``); the rclone job id. Where nothing is at ``path`` the job fails with
+    rclone's "directory not found" (``error_is_not_found``). An empty ``path`` (the remote's
+    root) is refused with ``RcloneError`` (400) before anything is asked of rclone."""
+    remote = remote_of(path)
+    if not remote:
+        raise RcloneError("Refused to purge the root of a remote", status=400)
+    params = {"fs": fs_of(config), "remote": remote, "_async": True, "_group": group}
+    return int(DAEMON.call("operations/purge", params)["jobid"])
 
 
 def job_status(job_id: int, *, secrets: list[str] | None = None) -> dict[str, Any]:

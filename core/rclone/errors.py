@@ -71,6 +71,17 @@ def error_is_permanent(message: str, status: int | None = None) -> bool:
     return bool(_PERMANENT.search(message))
 
 
+# rclone's words for nothing at a path (Go's fs.ErrorDirNotFound and fs.ErrorObjectNotFound, and
+# the local backend's errno text, which a purge passes on).
+_NOT_FOUND = re.compile(r"\b(?:directory|object) not found\b|no such file or directory", re.IGNORECASE)
+
+
+def error_is_not_found(message: str) -> bool:
+    """Whether an rclone error text says that nothing was at the path (a background job's error,
+    which has no HTTP status to say so)."""
+    return bool(_NOT_FOUND.search(message))
+
+
 def secret_values(*configs: dict[str, Any]) -> list[str]:
     """The secret option values of remote definitions: what must be masked in text shown to people."""
     return [value for config in configs for value in _secret_values(config)]

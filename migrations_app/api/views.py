@@ -1,4 +1,5 @@
-"""``/migration``: copying a data item to another storage, and following the copy jobs (contract §8)."""
+"""``/migration``: copying a data item to another storage, and following the copy jobs (contract §8);
+DLM's extensions: following, cancelling and retrying the deletions of copies' bytes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from core.contract import Param, operation, uuid_param
 from core.paging import PAGING, page
 from core.schemas import row_schema
 from migrations_app import selectors, services
-from migrations_app.models import Migration
-from migrations_app.rows import MIGRATION_COLUMNS, migration_row, migration_rows
+from migrations_app.models import Deletion, Migration
+from migrations_app.rows import (
+    DELETION_COLUMNS,
+    MIGRATION_COLUMNS,
+    deletion_row,
+    deletion_rows,
+    migration_row,
+    migration_rows,
+)
+from migrations_app.states import JobState
 
 TAG = "migration"
 
@@ -25,6 +34,9 @@ COPY_RESULT: dict[str, Any] = {
     "required": ["uid", "migration_id"],
 }
 MIGRATION_ID = Param("migration_id", "int", required=True)
+DELETION_ROW = row_schema(Deletion, DELETION_COLUMNS)
+DELETION_LIST: dict[str, Any] = {"type": "array", "items": DELETION_ROW}
+DELETION_ID = Param("deletion_id", "int", required=True)
 
 
 @operation(
@@ -151,3 +163,73 @@ def retry_migration(request, *, migration_id) -> dict:
     are a 422.
     """
     return migration_row(services.copy_job_retry(migration_id=migration_id))
+
+
+# --- deletions (DLM extensions) -----------------------------------------------------------------
+
+
+@operation(
+    "GET",
+    "/migration/query_deletions",
+    operation_id="query_deletions",
+    role=Role.VIEWER,
+    params=(
+        Param("deletion_id", "int", description="Only this deletion."),
+        uuid_param("uid", description="Deletions of this copy."),
+        uuid_param("oid", description="Deletions of copies of this object."),
+        Param("state", "enum", choices=JobState, description="Only deletions in this state."),
+        *PAGING,
+    ),
+    response=DELETION_LIST,
+    tag=TAG,
+)
+def query_deletions(request, *, deletion_id, uid, oid, state, limit, offset) -> list[dict]:
+    """DLM extension: the deletions of copies' bytes, in deletion_id order, filtered by id, copy,
+    object and state (all combined).
+
+    A deletion is queued, then running (the bytes being removed), verifying (checked gone), and
+    completed: the copy and every item inside it are DELETED (`items_deleted` of them). A failed
+    one says why in `last_error`; it left the copy as it was, or CORRUPTED where bytes were
+    partly removed. `origin` says who asked (a client, or the lifecycle) and `reason` why.
+    """
+    deletions = selectors.deletion_query(deletion_id=deletion_id, uid=uid, oid=oid, state=state)
+    return deletion_rows(page(deletions, limit=limit, offset=offset))
+
+
+@operation(
+    "POST",
+    "/migration/cancel_deletion",
+    operation_id="cancel_deletion",
+    role=Role.OPERATOR,
+    params=(DELETION_ID,),
+    response=DELETION_ROW,
+    tag=TAG,
+    errors={404: 'No such deletion: `{"exec": "ObjectNotFound", …}`'},
+)
+def cancel_deletion(request, *, deletion_id) -> dict:
+    """DLM extension: cancel a queued deletion; answers its row. The copy is untouched.
+
+    A running deletion is a 422: its worker has begun removing the copy's bytes. A finished one
+    is a 422 too.
+    """
+    return deletion_row(services.deletion_job_cancel(deletion_id=deletion_id))
+
+
+@operation(
+    "POST",
+    "/migration/retry_deletion",
+    operation_id="retry_deletion",
+    role=Role.OPERATOR,
+    params=(DELETION_ID,),
+    response=DELETION_ROW,
+    tag=TAG,
+    errors={404: 'No such deletion: `{"exec": "ObjectNotFound", …}`'},
+)
+def retry_deletion(request, *, deletion_id) -> dict:
+    """DLM extension: queue a failed or cancelled deletion again, from its first attempt; answers
+    its row.
+
+    A 422 in any other state, and when the copy cannot be deleted now: DELETED already, being
+    deleted by another deletion, or read or written by a copy job.
+    """
+    return deletion_row(services.deletion_job_retry(deletion_id=deletion_id))

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from catalogue.choices import ItemState
 from catalogue.models import DataItem
+from catalogue.phases import objects_lock, oid_phases_refresh
 from core import rclone
 from core.crypto import SecretDecryptionError
 from core.errors import UnmetPreconditionForOperation
@@ -37,7 +38,8 @@ from migrations_app.runner.claim import (
     copy_job_claim,
     worker_name,
 )
-from migrations_app.runner.retries import attempt_failed, copy_jobs_recover, retry_delay
+from migrations_app.runner.deleting import deletion_job_claim, deletion_job_run
+from migrations_app.runner.retries import attempt_failed, copy_jobs_recover, deletion_jobs_recover, retry_delay
 from migrations_app.states import WORKING, JobState, ending, transition
 
 __all__ = [
@@ -46,6 +48,9 @@ __all__ = [
     "copy_job_claim",
     "copy_job_run",
     "copy_jobs_recover",
+    "deletion_job_claim",
+    "deletion_job_run",
+    "deletion_jobs_recover",
     "retry_delay",
     "worker_name",
 ]
@@ -111,6 +116,7 @@ def _verify_phase(attempt: Attempt) -> None:
 def _complete(attempt: Attempt) -> None:
     now = timezone.now()
     with transaction.atomic():
+        objects_lock([attempt.destination.oid])  # the object's rows, in the order every writer keeps
         if not transition(
             attempt.migration.pk,
             to=JobState.COMPLETED,
@@ -122,6 +128,7 @@ def _complete(attempt: Attempt) -> None:
         ):
             raise LostClaim
         DataItem.objects.filter(uid=attempt.destination.uid).update(item_state=ItemState.READY, last_check=now)
+        oid_phases_refresh([attempt.destination.oid])  # one more READY copy counts toward the object's phase
     if attempt.progress is None:  # the copy ran as a job, whose figures the daemon keeps
         rclone.stats_delete(attempt.group)
     log.info("copy job %s: completed and verified", attempt.migration.pk)

@@ -1,5 +1,6 @@
-"""Taking a copy job for this worker, and keeping it: the claim, the attempt it gives, and the
-polling of rclone's jobs that writes the heartbeat (and the progress) while the attempt works."""
+"""Taking a job (a copy or a deletion) for this worker, and keeping it: the claim, the attempt it
+gives, and the polling of rclone's jobs that writes the heartbeat (and a copy's progress) while
+the attempt works."""
 
 from __future__ import annotations
 
@@ -8,29 +9,33 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
+from django.db import models
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from catalogue.models import DataItem
 from core import rclone
 from migrations_app.models import Migration
-from migrations_app.states import CLAIMABLE, WAITING, WORKING, JobState, fresh_attempt, transition
+from migrations_app.states import CLAIMABLE, WAITING, WORKING, JobState, attempt_times, fresh_attempt, transition
 
 # Polling of a running rclone job: fast at first (a small file is done in milliseconds), then
 # doubling up to four times a second, so that progress and the heartbeat stay fresh.
 FIRST_POLL, MAX_POLL = 0.02, 0.25  # seconds
 
 
-class CopyFailed(Exception):
+class AttemptFailed(Exception):
     """An attempt failed; the message (rclone's reason, secrets masked) goes to ``last_error``.
     ``permanent``: another attempt cannot succeed (the job fails at once)."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+CopyFailed = AttemptFailed  # the copy runner's name for it
 
 
 class Cancelled(Exception):
@@ -57,6 +62,7 @@ class Attempt:
     secrets: list[str]
     progress: dict[str, Any] | None = None  # set by a copy that had no job to report it
     status: dict[str, Any] | None = None  # rclone's last job status of the copy
+    cancellable: ClassVar[bool] = True  # a running copy stops on a cancel request
 
     @property
     def group(self) -> str:
@@ -73,9 +79,20 @@ class Attempt:
         return Migration.objects.filter(self.fence, pk=self.migration.pk)
 
 
-def claim_fence(migration: Migration, token: int) -> Q:
-    """The job as claimed for attempt ``token`` by this worker (``migration`` as read after the claim)."""
-    return Q(attempts=token, url=migration.url)
+class Held(Protocol):
+    """What polling an rclone job needs of a claimed attempt (a copy's or a deletion's)."""
+
+    secrets: list[str]
+    status: dict[str, Any] | None
+    cancellable: ClassVar[bool]
+
+    def mine(self) -> QuerySet: ...
+
+
+def claim_fence(job: models.Model, token: int) -> Q:
+    """The job (a ``Migration`` or a ``Deletion``) as claimed for attempt ``token`` by this worker
+    (``job`` as read after the claim)."""
+    return Q(attempts=token, url=job.url)
 
 
 def worker_name() -> str:
@@ -88,24 +105,30 @@ def stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.DLM_COPY_HEARTBEAT_LIMIT)
 
 
-def copy_job_claim(migration_id: int) -> Migration | None:
-    """Take the job for this worker: a queued job whose retry time has come, or a running or
-    verifying job whose heartbeat is stale (its worker died). None when it is not to be taken
-    (another worker runs it, it is finished, or it does not exist)."""
+def job_claim(model: type[models.Model], pk: int, /, **fields: Any) -> bool:
+    """Take job ``pk`` of ``model`` for this worker (one conditional update: of two workers,
+    one wins): a queued job whose retry time has come, or a running or verifying job whose
+    heartbeat is stale (its worker died). Sets ``fields`` besides the claim's own columns. False
+    when it is not to be taken (another worker runs it, it is finished, or it does not exist)."""
     now = timezone.now()
     due = Q(state__in=WAITING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
     dead = Q(state__in=WORKING) & (Q(heartbeat_at__lt=stale_before()) | Q(heartbeat_at__isnull=True))
-    claimed = transition(
-        migration_id,
+    return transition(
+        pk,
         to=JobState.RUNNING,
         from_states=CLAIMABLE,
         fence=(due | dead) & Q(complete=False),
+        model=model,
         attempts=F("attempts") + 1,
         url=worker_name(),
         job_id=0,
-        **fresh_attempt(started=now),
+        **{**attempt_times(started=now), **fields},
     )
-    if not claimed:
+
+
+def copy_job_claim(migration_id: int) -> Migration | None:
+    """Take the copy job for this worker (see ``job_claim``); None when it is not to be taken."""
+    if not job_claim(Migration, migration_id, **fresh_attempt(started=timezone.now())):
         return None
     return Migration.objects.select_related("source_storage", "destination_storage").get(pk=migration_id)
 
@@ -119,18 +142,22 @@ def ongoing(status: dict[str, Any]) -> dict[str, Any]:
     return {**status, "finished": False}
 
 
-def wait(attempt: Attempt, job_id: int, group: str, *, progress: bool) -> dict[str, Any]:
-    """Poll an rclone job until it finishes, keeping the heartbeat (and, ``progress``, the
-    progress fields) fresh; stops the job on a cancel request or a lost claim. rclone's last
-    status of the job."""
+def wait(attempt: Held, job_id: int, group: str, *, progress: bool) -> dict[str, Any]:
+    """Poll an rclone job until it finishes, keeping the heartbeat (and, ``progress``, a copy's
+    progress fields) fresh; stops the job on a cancel request (of a cancellable attempt) or a
+    lost claim. rclone's last status of the job."""
     delay = FIRST_POLL
     daemon_starts = rclone.DAEMON.starts  # the job lives in this daemon: no rclone call since it started
     while True:
         try:
             status = rclone.job_status(job_id, secrets=attempt.secrets)
         except rclone.RcloneError as exc:
+            try:  # a daemon the call found gone is started again now, so that its death shows below
+                rclone.DAEMON.ensure()
+            except rclone.RcloneError:
+                pass
             if rclone.DAEMON.starts != daemon_starts:  # it died (and was started again): the job is lost
-                raise CopyFailed("rclone stopped during the job: its daemon died (it has been restarted)") from exc
+                raise AttemptFailed("rclone stopped during the job: its daemon died (it has been restarted)") from exc
             raise
         fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
         if progress:
@@ -149,7 +176,7 @@ def wait(attempt: Attempt, job_id: int, group: str, *, progress: bool) -> dict[s
         if status.get("finished"):
             attempt.status = status
             return status
-        if attempt.mine().filter(cancel_requested=True).exists():
+        if attempt.cancellable and attempt.mine().filter(cancel_requested=True).exists():
             rclone.job_stop(job_id)
             wait_stopped(job_id)
             raise Cancelled

@@ -7,13 +7,14 @@ import time
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, NullIf
 
-from catalogue.choices import ItemType
+from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem
 from catalogue.services.storages import storage_remotes
 from core import rclone
 from migrations_app.models import Migration
 from migrations_app.runner import claim
 from migrations_app.runner.claim import Attempt, CopyFailed, LostClaim, ongoing
+from migrations_app.selectors import active_deletion
 
 # Backends whose hash DLM's verification computes by reading the copied bytes back (a local disk
 # reads the file, sftp runs md5sum on the server). Copies to them skip rclone's own post-transfer
@@ -38,6 +39,10 @@ def prepare(migration: Migration, token: int) -> Attempt:
         raise CopyFailed(f"The source item {migration.source_uid} is not in the catalogue", permanent=True)
     if destination is None:
         raise CopyFailed(f"The destination item {migration.destination_uid} is not in the catalogue", permanent=True)
+    deletion = active_deletion(source.uid)
+    if deletion is not None or source.item_state == ItemState.DELETED:
+        what = f"is being deleted (deletion {deletion.deletion_id})" if deletion else "has been deleted"
+        raise CopyFailed(f"The source copy {source.uid} {what}: it cannot be copied from", permanent=True)
     src_config, dst_config = storage_remotes(migration.source_storage, migration.destination_storage)
     attempt = Attempt(
         migration=migration,

@@ -1,6 +1,6 @@
 """After a failed attempt: another one later (exponential backoff, up to ``DLM_COPY_MAX_ATTEMPTS``)
-or the job failed for good, its destination copy removed; and the recovery check that re-queues
-the jobs a worker lost."""
+or the job failed for good (a copy job's destination copy removed); and the recovery check that
+re-queues the jobs (copies and deletions) a worker lost."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
@@ -19,8 +19,8 @@ from django_q.tasks import schedule
 from catalogue.choices import ItemState
 from catalogue.models import DataItem
 from core.actor import Auth, Via, acting
-from migrations_app.jobs import COPY_TASK, copy_task_send
-from migrations_app.models import Migration
+from migrations_app.jobs import COPY_TASK, DELETION_TASK, TASK_PREFIX, copy_task_send, deletion_task_send, task_send
+from migrations_app.models import Deletion, Migration
 from migrations_app.runner.claim import claim_fence, stale_before
 from migrations_app.states import ACTIVE, WAITING, WORKING, JobState, ending, transition
 
@@ -35,30 +35,53 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.DLM_COPY_RETRY_DELAY * 2 ** max(attempts - 1, 0))
 
 
+def gives_up(token: int, *, permanent: bool) -> str | None:
+    """Why a job fails for good after its attempt ``token`` failed (``permanent``: at once), or
+    None when it is to be tried again later."""
+    if permanent and token < settings.DLM_COPY_MAX_ATTEMPTS:
+        return "a permanent error"
+    if permanent or token >= settings.DLM_COPY_MAX_ATTEMPTS:
+        return f"{token} attempts"
+    return None
+
+
+def retry_later(
+    job: models.Model, token: int, reason: str, *, task: str, now: datetime, **fields: Any
+) -> datetime | None:
+    """Put the job back in the queue after its failed attempt ``token``: QUEUED with ``reason``
+    as its last error (and ``fields``), its task sent again at the retry time once this commits.
+    The retry time; None when another worker has claimed the job meanwhile (nothing written)."""
+    next_at = now + retry_delay(token)
+    if not transition(
+        job.pk,
+        to=JobState.QUEUED,
+        from_states=WORKING,
+        fence=claim_fence(job, token),
+        model=type(job),
+        last_error=reason,
+        next_attempt_at=next_at,
+        heartbeat_at=now,
+        **fields,
+    ):
+        return None
+    transaction.on_commit(lambda: _requeue(task, job.pk, next_at, token))
+    return next_at
+
+
 def attempt_failed(migration: Migration, token: int, reason: str, *, permanent: bool = False) -> None:
     """Record that attempt ``token`` failed for ``reason``: the job is queued again for a later
     attempt, or fails for good after its last attempt or at once on a ``permanent`` error.
     Nothing is written once another worker has claimed the job."""
     now = timezone.now()
-    if permanent or token >= settings.DLM_COPY_MAX_ATTEMPTS:
+    why = gives_up(token, permanent=permanent)
+    if why:
         _fail(migration, token, reason, now)
-        why = "a permanent error" if permanent and token < settings.DLM_COPY_MAX_ATTEMPTS else f"{token} attempts"
         log.warning("copy job %s: failed after %s: %s", migration.pk, why, reason)
         return
-    next_at = now + retry_delay(token)
     retrying = {"finished": False, "success": False, "error": reason}
-    if transition(
-        migration.pk,
-        to=JobState.QUEUED,
-        from_states=WORKING,
-        fence=claim_fence(migration, token),
-        last_error=reason,
-        next_attempt_at=next_at,
-        heartbeat_at=now,
-        job_status=retrying,
-    ):
+    next_at = retry_later(migration, token, reason, task=COPY_TASK, now=now, job_status=retrying)
+    if next_at is not None:
         log.warning("copy job %s: attempt %s failed, retrying at %s: %s", migration.pk, token, next_at, reason)
-        transaction.on_commit(lambda: _requeue(migration.pk, next_at, token))
 
 
 def _fail(migration: Migration, token: int, reason: str, now: datetime) -> None:
@@ -91,44 +114,56 @@ def _fail(migration: Migration, token: int, reason: str, now: datetime) -> None:
         copy.delete()
 
 
-def _requeue(migration_id: int, when: Any, attempt: int) -> None:
+def _requeue(task: str, job_id: int, when: Any, attempt: int) -> None:
     if when <= timezone.now():
-        copy_task_send(migration_id)
+        task_send(task, job_id)
         return
-    name = f"copy-{migration_id}-retry-{attempt}"
+    name = f"{TASK_PREFIX[task]}-{job_id}-retry-{attempt}"
     Schedule.objects.filter(name=name).delete()  # a fired one of an earlier run of the job (names are unique)
     # repeats=-1: django-q2 deletes a ONCE schedule once it has fired.
-    schedule(COPY_TASK, migration_id, name=name, schedule_type=Schedule.ONCE, next_run=when, repeats=-1)
+    schedule(task, job_id, name=name, schedule_type=Schedule.ONCE, next_run=when, repeats=-1)
 
 
 # --- recovery -----------------------------------------------------------------------------------
 
 
-def _pending_copy_tasks() -> set[int]:
-    """The jobs with a copy task in the queue (waiting, or held by a worker)."""
+def _pending_tasks(func: str, stale: datetime) -> set[int]:
+    """The jobs with a ``func`` task in the queue: waiting for a cluster, or taken by one since
+    ``stale``. A task a cluster took before then, whose job is still queued, is one a cluster that
+    died had taken ahead of its workers (django-q2 would deliver it again only after its ``retry``,
+    a day by default): it does not count. (Sent again while a live cluster still holds it, the task
+    runs twice; the second finds nothing to claim.)"""
     pending: set[int] = set()
-    for task in OrmQ.objects.all():
-        if task.task.get("func") == COPY_TASK and task.task.get("args"):
+    for task in OrmQ.objects.filter(Q(lock__isnull=True) | Q(lock__gte=stale)):
+        if task.task.get("func") == func and task.task.get("args"):
             pending.add(int(task.task["args"][0]))
     return pending
 
 
-def copy_jobs_recover(*, enqueue: Callable[[int], Any] | None = None) -> list[int]:
-    """Re-queue the jobs a worker lost: running or verifying with a heartbeat older than
-    ``DLM_COPY_HEARTBEAT_LIMIT`` (its worker died), and queued jobs due for longer than that with
-    no task in the queue (a task lost, or a retry schedule that did not fire). Their ids."""
-    send = enqueue or copy_task_send
+def _lost(model: type[models.Model], func: str, send: Callable[[int], Any], kind: str) -> list[int]:
     stale = stale_before()
-    dead = Migration.objects.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True), state__in=WORKING)
-    waiting = Migration.objects.filter(state__in=WAITING).filter(
+    dead = model.objects.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True), state__in=WORKING)
+    waiting = model.objects.filter(state__in=WAITING).filter(
         Q(next_attempt_at__lt=stale) | Q(next_attempt_at__isnull=True, date__lt=stale)
     )
     ids = list(dead.values_list("pk", flat=True))
     waiting_ids = list(waiting.values_list("pk", flat=True))
     if waiting_ids:
-        pending = _pending_copy_tasks()
+        pending = _pending_tasks(func, stale)
         ids += [pk for pk in waiting_ids if pk not in pending]
     for pk in ids:
-        log.warning("copy job %s: re-queued by the recovery check", pk)
+        log.warning("%s %s: re-queued by the recovery check", kind, pk)
         send(pk)
     return ids
+
+
+def copy_jobs_recover(*, enqueue: Callable[[int], Any] | None = None) -> list[int]:
+    """Re-queue the copy jobs a worker lost: running or verifying with a heartbeat older than
+    ``DLM_COPY_HEARTBEAT_LIMIT`` (its worker died), and queued jobs due for longer than that with
+    no task in the queue (a task lost, or a retry schedule that did not fire). Their ids."""
+    return _lost(Migration, COPY_TASK, enqueue or copy_task_send, "copy job")
+
+
+def deletion_jobs_recover(*, enqueue: Callable[[int], Any] | None = None) -> list[int]:
+    """Re-queue the deletions a worker lost, as ``copy_jobs_recover`` does copies. Their ids."""
+    return _lost(Deletion, DELETION_TASK, enqueue or deletion_task_send, "deletion")

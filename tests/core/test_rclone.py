@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,64 @@ def test_unreachable_endpoint_is_reported_within_the_timeout(settings):
 def test_an_unknown_backend_is_refused(remote):
     result = rclone.remote_reachable(remote)
     assert result.reachable is False and "no-such-backend" in result.error
+
+
+def _finished(job_id: int) -> dict:
+    for _ in range(500):
+        status = rclone.job_status(job_id)
+        if status["finished"]:
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"rclone job {job_id} did not finish")
+
+
+def test_purge_removes_a_local_tree_as_a_job(tmp_path):
+    (tmp_path / "tree" / "sub" / "deep").mkdir(parents=True)
+    for name in ("a.txt", "sub/b.txt", "sub/deep/c.txt"):
+        (tmp_path / "tree" / name).write_text(name)
+    (tmp_path / "tree-beside.txt").write_text("stays")
+    remote = {"name": "l", "type": "local", "root_path": str(tmp_path)}
+
+    status = _finished(rclone.purge_start(remote, "tree/", group="purge-test"))
+
+    assert status["success"] is True, status
+    assert not (tmp_path / "tree").exists() and (tmp_path / "tree-beside.txt").read_text() == "stays"
+    missing = _finished(rclone.purge_start(remote, "tree", group="purge-test"))
+    assert missing["success"] is False and rclone.error_is_not_found(missing["error"]), missing
+
+
+def test_purge_removes_a_prefix_on_s3_and_nothing_else(s3_server):
+    bucket = s3_server.root / "bucket1"
+    for name in ("dlm/tree/a.txt", "dlm/tree/sub/b.txt", "dlm/treetop.txt"):
+        (bucket / name).parent.mkdir(parents=True, exist_ok=True)
+        (bucket / name).write_text(name)
+
+    status = _finished(rclone.purge_start(s3_server.config, "bucket1/dlm/tree", group="purge-test"))
+
+    assert status["success"] is True, status
+    assert rclone.stat(s3_server.config, "bucket1/dlm/tree", hashes=()) is None
+    left = rclone.list_files(s3_server.config, "bucket1/dlm", hashes=())
+    assert [entry["Path"] for entry in left] == ["treetop.txt"]
+
+
+@pytest.mark.parametrize("path", ["", "/", "//"])
+def test_purge_refuses_the_root_of_a_remote(tmp_path, path):
+    (tmp_path / "kept.txt").write_text("kept")
+    remote = {"name": "l", "type": "local", "root_path": str(tmp_path)}
+    with pytest.raises(rclone.RcloneError, match="root of a remote") as caught:
+        rclone.purge_start(remote, path, group="purge-test")
+    assert caught.value.permanent and (tmp_path / "kept.txt").read_text() == "kept"
+
+
+@pytest.mark.parametrize(
+    ("message", "not_found"),
+    [
+        ("directory not found", True),
+        ("object not found", True),
+        ("failed to remove directories: stat /x/y: no such file or directory", True),
+        ("permission denied", False),
+        ("is a file not a directory", False),
+    ],
+)
+def test_error_is_not_found(message, not_found):
+    assert rclone.error_is_not_found(message) is not_found

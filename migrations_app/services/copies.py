@@ -1,6 +1,6 @@
 """Writes of the copy jobs: creating one (the destination copy and its job, at once), cancelling
-and retrying. The API, the web UI and the admin all call these; the worker runs the jobs
-(``migrations_app.tasks``).
+and retrying. The API, the web UI, the admin and the lifecycle all call these; the worker runs
+the jobs (``migrations_app.tasks``).
 
 A copy's destination item is INITIALISED while its job is queued or running and READY once the
 worker has verified the bytes. When the job fails, the row is removed with it (as upstream does:
@@ -8,11 +8,16 @@ a client polling the job until it has finished then finds no such uid); the job 
 destination uid, and a retry makes a fresh destination row. When the job is cancelled, the row
 stays, CORRUPTED (whatever bytes are there are not to be trusted), and a retry sets it back to
 INITIALISED.
+
+A copy being deleted (an active ``Deletion``) is never a copy's source: its row is locked while
+a copy from it is asked for, as it is while its deletion is asked for, so that of the two one
+waits for the other and then sees it.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -31,8 +36,10 @@ from core.errors import (
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
 )
+from migrations_app.choices import JobOrigin
 from migrations_app.jobs import copy_job_enqueue
-from migrations_app.models import Migration
+from migrations_app.models import Deletion, Migration
+from migrations_app.selectors import active_deletion
 from migrations_app.states import (
     ACTIVE,
     CANCELLABLE,
@@ -67,22 +74,55 @@ CARRIED_OVER = (
 # --- create -----------------------------------------------------------------------------------
 
 
+def being_deleted(deletion: Deletion) -> UnmetPreconditionForOperation:
+    """The refusal to read from a copy that ``deletion`` is removing."""
+    return UnmetPreconditionForOperation(
+        f"The copy {deletion.uid} is being deleted (deletion {deletion.deletion_id}, {deletion.state}): "
+        "it cannot be a copy's source",
+        field="uid",
+    )
+
+
+def _source_locked(uid: uuid.UUID) -> DataItem | None:
+    """The copy ``uid``, its row locked until the transaction ends; None when it is being
+    deleted (checked once the lock is held, so that a deletion asked for meanwhile is seen)."""
+    source = DataItem.objects.select_for_update().filter(uid=uid).first()
+    if source is None or active_deletion(source.uid) is not None:
+        return None
+    return source
+
+
 def _source(*, uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> DataItem:
-    """The copy to read from: the uid named, or else the first READY copy (in catalogue order)
-    of the oid, or else of the item name. It must be READY and on a storage."""
+    """The copy to read from, its row locked: the uid named, or else the first READY copy (in
+    catalogue order) of the oid, or else of the item name, that is not being deleted. It must be
+    READY and on a storage. Called inside a transaction."""
     if not (uid or oid or item_name):
         raise InvalidQueryParameters("Either an item_name or an OID or an UID have to be provided")
     if uid:
-        source = DataItem.objects.filter(uid=uid).first()
+        source = DataItem.objects.select_for_update().filter(uid=uid).first()
         if source is None:
             raise UnmetPreconditionForOperation(f"No data item with uid={uid}")
+        deletion = active_deletion(source.uid)
+        if deletion is not None:
+            raise being_deleted(deletion)
     else:
         copies = DataItem.objects.filter(oid=oid) if oid else DataItem.objects.filter(item_name=item_name)
         what = f"oid={oid}" if oid else f"item_name={item_name!r}"
-        source = copies.filter(item_state=ItemState.READY).first()
+        ready = copies.filter(item_state=ItemState.READY)
+        candidates = ready.exclude(uid__in=Deletion.objects.filter(state__in=ACTIVE).values("uid"))
+        source = None
+        for candidate in candidates.values_list("uid", flat=True):
+            source = _source_locked(candidate)
+            if source is not None and source.item_state == ItemState.READY:
+                break
+            source = None
         if source is None:
             if not copies.exists():
                 raise UnmetPreconditionForOperation(f"No data item with {what}")
+            if ready.exists():
+                raise UnmetPreconditionForOperation(
+                    f"Every READY copy of the data item with {what} is being deleted: none can be a copy's source"
+                )
             raise UnmetPreconditionForOperation(f"No READY copy of the data item with {what}")
     if source.item_state != ItemState.READY:
         raise UnmetPreconditionForOperation(
@@ -151,6 +191,34 @@ def _already_active(job: Migration) -> ValueAlreadyInDB:
     )
 
 
+def _pending_lifecycle_copy(oid: uuid.UUID) -> Migration | None:
+    return (
+        Migration.objects.filter(oid=oid, origin=JobOrigin.LIFECYCLE, state__in=ACTIVE)
+        .select_related("destination_storage")
+        .order_by("migration_id")
+        .first()
+    )
+
+
+def _lifecycle_duplicate(job: Migration) -> ValueAlreadyInDB:
+    return ValueAlreadyInDB(
+        f"The lifecycle is already copying {job.oid}: migration {job.migration_id} to storage "
+        f"{job.destination_storage.storage_name} is {job.state}"
+    )
+
+
+def _conflict(oid: uuid.UUID, destination: Storage) -> ValueAlreadyInDB | None:
+    """What a concurrent request that won one of the job's unique constraints left: the refusal
+    naming its job, or None when no such job is found."""
+    job = _active_job(oid, destination)
+    if job is not None:
+        return _already_active(job)
+    job = _pending_lifecycle_copy(oid)
+    if job is not None:
+        return _lifecycle_duplicate(job)
+    return None
+
+
 def _check_not_there(source: DataItem, destination: Storage) -> None:
     """No job copying the object there now, and no READY copy of it there already."""
     job = _active_job(source.oid, destination)
@@ -179,8 +247,12 @@ def copy_command(source: DataItem, source_storage: Storage, destination: Storage
     return f"copy {source_storage.storage_name}:{source.uri} -> {destination.storage_name}:{uri} ({kind})"
 
 
-def _destination_fields(source: DataItem, destination: Storage, uri: str, user: str) -> dict[str, Any]:
+def _destination_fields(
+    source: DataItem, destination: Storage, uri: str, user: str, uid_expiration: datetime | None = None
+) -> dict[str, Any]:
     fields = {name: getattr(source, name) for name in CARRIED_OVER}
+    if uid_expiration is not None:
+        fields["uid_expiration"] = uid_expiration
     fields.update(
         uid=uuid.uuid4(),
         oid=source.uid,  # the oid rule: joins the source's object (its root oid and oid_creation)
@@ -202,30 +274,43 @@ def copy_job_create(
     destination_name: str = "",
     destination_id: uuid.UUID | None = None,
     path: str = "",
+    origin: str = JobOrigin.CLIENT,
+    reason: str = "",
+    uid_expiration: datetime | None = None,
 ) -> Migration:
     """Start copying a READY copy to another storage: an INITIALISED destination copy and a
     queued job, written together, and the job handed to the workers when they commit.
 
     The source is the copy ``uid`` names, or else the first READY copy (catalogue order) of
-    ``oid``, or else of ``item_name``. The destination is named by ``destination_name`` (which
-    wins) or ``destination_id``; it must differ from the source's storage, and both need an
-    rclone config. The copy goes to ``path`` (relative to the destination's root directory), or
-    to the source's uri. Refused (422 ``ValueAlreadyInDB``) while a job is copying the object to
-    that storage, or when a READY copy of it is there already.
+    ``oid``, or else of ``item_name``, that is not being deleted. The destination is named by
+    ``destination_name`` (which wins) or ``destination_id``; it must differ from the source's
+    storage, and both need an rclone config. The copy goes to ``path`` (relative to the
+    destination's root directory), or to the source's uri. The new copy carries the source's
+    expiry, or ``uid_expiration`` when given (a placement rule's lifetime). ``origin`` and
+    ``reason`` say who asked and why (the lifecycle: which rule).
+
+    Refused (422 ``UnmetPreconditionForOperation``, field ``uid``) when the copy ``uid`` names is
+    being deleted; (422 ``ValueAlreadyInDB``) while a job is copying the object to that storage,
+    when a READY copy of it is there already, or, for a lifecycle copy, while another lifecycle
+    copy of the object is pending (naming it). Works inside the caller's transaction.
     """
-    source = _source(uid=uid, oid=oid, item_name=item_name)
-    source_storage = source.storage
-    destination = _destination(destination_name=destination_name, destination_id=destination_id)
-    if destination.pk == source_storage.pk:
-        raise InvalidQueryParameters(
-            f"The destination {destination.storage_name} is the storage of the source copy {source.uid}"
-        )
-    uri = _destination_uri(path, source)
-    _require_remote(source_storage, "source")
-    _require_remote(destination, "destination")
-    _check_not_there(source, destination)
-    fields = _destination_fields(source, destination, uri, user)
     with transaction.atomic():
+        source = _source(uid=uid, oid=oid, item_name=item_name)
+        source_storage = source.storage
+        destination = _destination(destination_name=destination_name, destination_id=destination_id)
+        if destination.pk == source_storage.pk:
+            raise InvalidQueryParameters(
+                f"The destination {destination.storage_name} is the storage of the source copy {source.uid}"
+            )
+        uri = _destination_uri(path, source)
+        _require_remote(source_storage, "source")
+        _require_remote(destination, "destination")
+        _check_not_there(source, destination)
+        if origin == JobOrigin.LIFECYCLE:
+            pending = _pending_lifecycle_copy(source.oid)
+            if pending is not None:
+                raise _lifecycle_duplicate(pending)
+        fields = _destination_fields(source, destination, uri, user, uid_expiration)
         try:
             item = data_item_insert(fields=fields, storages_checked=True)
         except ValueAlreadyInDB:
@@ -247,14 +332,13 @@ def copy_job_create(
                     bytes_total=source.item_size,
                     command=copy_command(source, source_storage, destination, uri),
                     destination_path=uri,
+                    origin=origin,
+                    reason=reason,
                 )
         except IntegrityError:
-            # A concurrent request won the partial unique constraint (one active job per
-            # object and destination).
-            job = _active_job(item.oid, destination)
-            if job is not None:
-                raise _already_active(job) from None
-            raise ValueAlreadyInDB(
+            # A concurrent request won a partial unique constraint (one active job per object
+            # and destination; one pending lifecycle copy per object).
+            raise _conflict(item.oid, destination) or ValueAlreadyInDB(
                 f"A copy of {item.oid} to storage {destination.storage_name} exists already"
             ) from None
         copy_job_enqueue(migration.migration_id)
@@ -321,7 +405,8 @@ def _job_reset() -> dict[str, Any]:
 def copy_job_retry(*, migration_id: int) -> Migration:
     """Queue a failed or cancelled job again: attempts from 0, its destination copy INITIALISED
     again, or made afresh (a new uid) where the failure removed it (``last_error`` stays until
-    the next attempt). Any other state is a 422."""
+    the next attempt). Any other state is a 422, and so is a source or destination copy that is
+    being deleted."""
     with transaction.atomic():
         migration = _locked(migration_id, states=RETRYABLE, only="only a failed or cancelled job can be retried")
         destination_item = DataItem.objects.select_for_update().filter(uid=migration.destination_uid).first()
@@ -333,7 +418,16 @@ def copy_job_retry(*, migration_id: int) -> Migration:
                 f"The destination copy {migration.destination_uid} of migration {migration.migration_id} "
                 f"is {destination_item.item_state}"
             )
-        source = DataItem.objects.filter(uid=migration.source_uid).first()
+        removal = active_deletion(migration.destination_uid) if destination_item is not None else None
+        if removal is not None:
+            raise UnmetPreconditionForOperation(
+                f"The destination copy {migration.destination_uid} of migration {migration.migration_id} is being "
+                f"deleted (deletion {removal.deletion_id}, {removal.state})"
+            )
+        source = DataItem.objects.select_for_update().filter(uid=migration.source_uid).first()
+        deletion = active_deletion(migration.source_uid) if source is not None else None
+        if deletion is not None:
+            raise being_deleted(deletion)
         if source is None or source.item_state != ItemState.READY:
             raise UnmetPreconditionForOperation(
                 f"The source copy {migration.source_uid} is {source.item_state if source else 'gone'}, not READY"
@@ -353,9 +447,9 @@ def copy_job_retry(*, migration_id: int) -> Migration:
             with transaction.atomic():
                 moved = transition(migration_id, to=JobState.QUEUED, from_states=RETRYABLE, **fields)
         except IntegrityError:
-            job = _active_job(migration.oid, migration.destination_storage)
-            if job is not None:
-                raise _already_active(job) from None
+            conflict = _conflict(migration.oid, migration.destination_storage)
+            if conflict is not None:
+                raise conflict from None
             raise
         if not moved:  # the row is locked: only a mistake gets here
             raise TransitionRefused(f"Migration {migration_id} moved while it was locked")
