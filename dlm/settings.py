@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalogue",
     "migrations_app",
+    "lifecycle",
     "audit",
     "ui",
 ]
@@ -262,6 +263,20 @@ Q_CLUSTER = {
 DLM_COPY_MAX_ATTEMPTS = env_int("DLM_COPY_MAX_ATTEMPTS", 3, minimum=1)
 DLM_COPY_RETRY_DELAY = env_int("DLM_COPY_RETRY_DELAY", 30, minimum=0)
 DLM_COPY_HEARTBEAT_LIMIT = env_int("DLM_COPY_HEARTBEAT_LIMIT", 60, minimum=5)
+
+# --- the lifecycle (lifecycle.engine) ----------------------------------------------------------
+# Seconds between two passes (django-q2 looks at its schedules every 30 s).
+DLM_LIFECYCLE_INTERVAL = env_int("DLM_LIFECYCLE_INTERVAL", 60, minimum=1)
+# An object below its target phase gets a copy only once its newest copy is this old (seconds), so
+# that a client that makes its own copies first is not disturbed.
+DLM_PHASE_GRACE = env_int("DLM_PHASE_GRACE", 900, minimum=0)
+# Objects decided in one transaction.
+DLM_LIFECYCLE_BATCH = env_int("DLM_LIFECYCLE_BATCH", 500, minimum=1)
+# Seconds a pass's lease lasts without being renewed (renewed every batch): after a worker died
+# in a pass, the next pass starts once this has run out.
+DLM_LIFECYCLE_LEASE = env_int("DLM_LIFECYCLE_LEASE", 300, minimum=10)
+# Seconds before the lifecycle asks again to delete a copy whose deletion failed for good.
+DLM_LIFECYCLE_RETRY_FAILED = env_int("DLM_LIFECYCLE_RETRY_FAILED", 3600, minimum=0)
 
 
 def _bwlimit() -> str:

@@ -118,4 +118,4 @@ def anon_api(db) -> Api:
     return Api(Client(), None)
 
 
-pytest_plugins = ["tests.storage_servers", "tests.oidc_provider"]
+pytest_plugins = ["tests.storage_servers", "tests.oidc_provider", "tests.lifecycle.places"]

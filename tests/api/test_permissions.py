@@ -56,6 +56,18 @@ OPERATIONS = [
     ("copy_data_item", "POST", "/migration/copy_data_item", Role.OPERATOR, 422),
     ("cancel_migration", "POST", "/migration/cancel_migration", Role.OPERATOR, 422),
     ("retry_migration", "POST", "/migration/retry_migration", Role.OPERATOR, 422),
+    ("query_deletions", "GET", "/migration/query_deletions", Role.VIEWER, 200),
+    ("cancel_deletion", "POST", "/migration/cancel_deletion", Role.OPERATOR, 422),
+    ("retry_deletion", "POST", "/migration/retry_deletion", Role.OPERATOR, 422),
+    ("delete_data_item_payload", "POST", "/storage/delete_data_item_payload", Role.OPERATOR, 422),
+    ("query_item_lifecycle", "GET", "/request/query_item_lifecycle", Role.VIEWER, 422),
+    ("query_rules", "GET", "/lifecycle/query_rules", Role.VIEWER, 200),
+    ("create_rule", "POST", "/lifecycle/create_rule", Role.ADMIN, 422),
+    ("update_rule", "PATCH", "/lifecycle/update_rule", Role.ADMIN, 422),
+    ("delete_rule", "DELETE", "/lifecycle/delete_rule", Role.ADMIN, 422),
+    ("preview_rule", "GET", "/lifecycle/preview_rule", Role.VIEWER, 422),
+    ("query_passes", "GET", "/lifecycle/query_passes", Role.VIEWER, 200),
+    ("lifecycle_dry_run", "POST", "/lifecycle/dry_run", Role.OPERATOR, 200),
 ]  # fmt: skip
 
 

@@ -1,0 +1,595 @@
+"""The lifecycle pass: what DLM does by itself, in this order.
+
+1. **Object expiry**: every copy of an object whose ``oid_expiration`` has passed is deleted (no
+   resilience check: the object is gone); copy jobs under way for it are cancelled.
+2. **Copy expiry**: a copy whose ``uid_expiration`` has passed is deleted when the copies that
+   count without it (READY, verified, not being deleted) still give the object its target phase
+   and every placement rule it matches; never the last READY copy. One that must stay is kept,
+   with the reason recorded (a ``Hold``), and not looked at again until its object changes.
+3. **Target phase**: an object whose copies fall short of its ``target_phase``, and whose newest
+   copy is older than ``DLM_PHASE_GRACE``, gets a copy job to the storage that best closes the
+   gap; one with nowhere to go is held, with the reason, until the storages change.
+4. **Placement rules**: each enabled rule's objects get the copies it asks for.
+
+Work is taken in batches (``DLM_LIFECYCLE_BATCH`` objects), each decided and written in its own
+transaction with the objects' rows locked, so that a pass interrupted anywhere leaves only whole
+decisions, and the API's deletions and copies cannot slip between a check and its job. One pass
+runs at a time (a lease in the database, renewed every batch, which runs out if its worker
+dies). A dry run decides the same way and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from catalogue.choices import ItemState
+from catalogue.models import BELOW_TARGET_OPEN, EXPIRY_DUE, DataItem
+from catalogue.phases import at_least, combine, oid_phases_refresh, weight
+from core.actor import Auth, Via, acting, unattended
+from core.errors import DataLifecycleError
+from lifecycle.models import Hold, HoldKind, Lease, LifecyclePass, PassState, PlacementRule
+from lifecycle.objects import Copy, ObjectState, objects_load
+from lifecycle.places import Places
+from lifecycle.rules import need, rule_filter, rules_enabled, rules_matching
+from migrations_app.choices import JobOrigin
+from migrations_app.models import Deletion, Migration
+from migrations_app.services import copy_job_cancel, copy_job_create, deletion_job_create
+from migrations_app.states import ACTIVE, JobState
+
+log = logging.getLogger("dlm.lifecycle")
+
+LIFECYCLE_USER = "dlm-lifecycle"  # who the copy and deletion jobs the lifecycle asks for are by
+LEASE = "pass"
+DECISIONS_KEPT = 500  # decisions a pass row keeps, with their reasons (a dry run returns them all)
+
+STEPS = ("oid-expiry", "uid-expiry", "target-phase", "rules")
+
+
+@dataclass
+class Decision:
+    """One thing the pass did (or, in a dry run, would do), and why."""
+
+    step: str
+    action: str  # delete, copy, keep, cancel, wait
+    oid: str
+    reason: str
+    uid: str = ""
+    item_name: str = ""
+    storage: str = ""
+    destination: str = ""
+    rule: str = ""
+    job: int | None = None  # the copy or deletion job it made
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value not in ("", None)}
+
+
+@dataclass
+class PassReport:
+    """What a pass did, by step; its decisions."""
+
+    dry_run: bool
+    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    decisions: list[Decision] = field(default_factory=list)
+    pass_id: int | None = None
+    duration: float = 0.0
+    state: str = PassState.RUNNING
+    error: str = ""
+    queries: int | None = None
+
+    def add(self, decision: Decision) -> None:
+        self.counts[decision.step][decision.action] += 1
+        self.decisions.append(decision)
+
+    def count(self, step: str, what: str, n: int = 1) -> None:
+        self.counts[step][what] += n
+
+    @property
+    def changes(self) -> int:
+        return sum(1 for decision in self.decisions if decision.action in ("delete", "copy", "cancel"))
+
+    def counts_dict(self) -> dict[str, dict[str, int]]:
+        return {step: dict(counter) for step, counter in self.counts.items() if counter}
+
+
+class LeaseLost(Exception):
+    """Another worker runs the lifecycle now (this one's lease ran out)."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- the lease ------------------------------------------------------------------------------------
+
+
+def lease_take(holder: str, *, seconds: int | None = None) -> bool:
+    """Take (or renew) the pass's lease for ``holder``; False while another holder's is valid."""
+    now = timezone.now()
+    until = now + timedelta(seconds=seconds or settings.DLM_LIFECYCLE_LEASE)
+    Lease.objects.get_or_create(name=LEASE)
+    taken = Lease.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder), name=LEASE)
+    return taken.update(holder=holder, expires_at=until) == 1
+
+
+def lease_release(holder: str) -> None:
+    Lease.objects.filter(name=LEASE, holder=holder).update(holder="", expires_at=None)
+
+
+# --- the pass -------------------------------------------------------------------------------------
+
+
+class LifecycleRun:
+    """One pass (or dry run). ``only_rule``: a dry run of that rule alone (its preview)."""
+
+    def __init__(
+        self,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        batch: int | None = None,
+        only_rule: PlacementRule | None = None,
+    ) -> None:
+        self.dry_run = dry_run
+        self.now = now or timezone.now()
+        self.batch = batch or settings.DLM_LIFECYCLE_BATCH
+        self.only_rule = only_rule
+        self.report = PassReport(dry_run=dry_run)
+        self.holder = worker_name()
+        self._places: Places | None = None
+        self._rule_list: list[PlacementRule] | None = None
+        self._retry_failed_after = self.now - timedelta(seconds=settings.DLM_LIFECYCLE_RETRY_FAILED)
+
+    @property
+    def places(self) -> Places:
+        if self._places is None:
+            self._places = Places()
+        return self._places
+
+    @property
+    def rules(self) -> list[PlacementRule]:
+        if self._rule_list is None:
+            self._rule_list = [self.only_rule] if self.only_rule else rules_enabled()
+        return self._rule_list
+
+    # -- running
+
+    def run(self) -> PassReport:
+        """Run the pass (the lease taken first: a pass already running elsewhere makes this one
+        return at once, its report's state ``"skipped"``)."""
+        if not self.dry_run and not lease_take(self.holder):
+            self.report.state = "skipped"
+            self.report.error = "another lifecycle pass is running"
+            return self.report
+        began = time.monotonic()
+        row = None
+        if not self.only_rule:
+            _abandoned_passes_close()
+            row = LifecyclePass.objects.create(dry_run=self.dry_run, worker=self.holder, started_at=self.now)
+            self.report.pass_id = row.pk
+        try:
+            with acting(
+                username=LIFECYCLE_USER,
+                user_id=None,
+                auth=Auth.SYSTEM,
+                via=Via.LIFECYCLE,
+                operation="lifecycle_dry_run" if self.dry_run else "lifecycle_pass",
+            ):
+                steps = ("rules",) if self.only_rule else STEPS
+                for step in steps:
+                    getattr(self, "_" + step.replace("-", "_"))()
+                if not self.dry_run:
+                    self._holds_prune()
+            self.report.state = PassState.FINISHED
+        except LeaseLost:
+            self.report.state = PassState.ABANDONED
+            self.report.error = "the lease ran out: another worker took the lifecycle over"
+        except Exception as exc:
+            log.exception("lifecycle pass failed")
+            self.report.state = PassState.FAILED
+            self.report.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.report.duration = round(time.monotonic() - began, 3)
+            if row is not None:
+                LifecyclePass.objects.filter(pk=row.pk).update(
+                    state=self.report.state,
+                    finished_at=timezone.now(),
+                    duration=self.report.duration,
+                    counts=self.report.counts_dict(),
+                    decisions=[decision.as_dict() for decision in self.report.decisions[:DECISIONS_KEPT]],
+                    error=self.report.error,
+                    queries=self.report.queries,
+                )
+            if not self.dry_run:
+                lease_release(self.holder)
+        log.info(
+            "lifecycle %s %s in %.3f s: %s",
+            "dry run" if self.dry_run else "pass",
+            self.report.state,
+            self.report.duration,
+            self.report.counts_dict(),
+        )
+        return self.report
+
+    def _renew(self) -> None:
+        if not self.dry_run and not lease_take(self.holder):
+            raise LeaseLost
+
+    def _batches(self, rows: QuerySet, key: str) -> Iterator[list]:
+        """Distinct values of ``key`` of ``rows`` in batches, in ``key`` order, from where the last
+        batch ended (so every value is seen once per pass, whatever each batch decided)."""
+        last = None
+        while True:
+            page = rows if last is None else rows.filter(**{f"{key}__gt": last})
+            values = list(page.order_by(key).values_list(key, flat=True).distinct()[: self.batch])
+            if not values:
+                return
+            yield values
+            last = values[-1]
+            self._renew()
+            if len(values) < self.batch:
+                return
+
+    def _decide(self, oids: list[uuid.UUID], decide: Callable[[dict[uuid.UUID, ObjectState]], None]) -> None:
+        """Load the objects (locked, unless a dry run) and decide on them in one transaction."""
+        if self.dry_run:
+            decide(objects_load(oids))
+            return
+        with transaction.atomic():
+            decide(objects_load(oids, lock=True))
+
+    # -- 1. object expiry
+
+    def _oid_expiry(self) -> None:
+        rows = (
+            DataItem.objects.filter(oid_expiration__lt=self.now, parents__isnull=True)
+            .exclude(item_state=ItemState.DELETED)
+            .exclude(uid__in=_being_deleted())
+        )
+        for oids in self._batches(rows, "oid"):
+            self._decide(oids, self._oid_expiry_decide)
+
+    def _oid_expiry_decide(self, objects: dict[uuid.UUID, ObjectState]) -> None:
+        step = "oid-expiry"
+        failed = self._failed_recently([copy.uid for obj in objects.values() for copy in obj.copies])
+        for obj in objects.values():
+            expired = [copy for copy in obj.copies if copy.oid_expiration and copy.oid_expiration < self.now]
+            if not expired:
+                continue
+            when = min(copy.oid_expiration for copy in expired)
+            reason = f"its object expired at {when.isoformat()}"
+            for job in obj.pending:
+                if not job.cancel_requested:  # (a running one's worker is stopping it)
+                    self._cancel(step, obj, job.migration_id, reason)
+            for copy in obj.copies:
+                if copy.parents is not None or copy.deletion_id is not None:
+                    continue  # inside a container (goes with it), or being deleted already
+                if copy.written_by is not None:
+                    continue  # its copy job is cancelled above; deleted once that has ended
+                if copy.uid in failed:
+                    self.report.count(step, "deletion failed recently")
+                    continue
+                self._delete(step, obj, copy, reason, forced=True)
+
+    # -- 2. copy expiry
+
+    def _uid_expiry(self) -> None:
+        for found in self._due_copies():
+            inside = [uid for uid, _, parents in found if parents is not None]
+            if inside and not self.dry_run:  # items inside a container go with their container
+                with unattended():
+                    DataItem.objects.filter(uid__in=inside).update(expired=True)
+            due = {uid for uid, _, parents in found if parents is None}
+            oids = list(dict.fromkeys(oid for uid, oid, parents in found if parents is None))
+            self._decide(oids, lambda objects, due=due: self._uid_expiry_decide(objects, due))
+
+    def _due_copies(self) -> Iterator[list[tuple]]:
+        """The expired copies not judged yet, in batches in the order they expired (the order of
+        their partial index, so a batch costs the same however many are due)."""
+        rows = (
+            DataItem.objects.filter(EXPIRY_DUE, uid_expiration__lt=self.now)
+            .exclude(uid__in=_being_deleted())
+            .order_by("uid_expiration", "uid")
+        )
+        last: tuple | None = None
+        while True:
+            page = rows
+            if last is not None:
+                page = rows.filter(Q(uid_expiration__gt=last[0]) | Q(uid_expiration=last[0], uid__gt=last[1]))
+            found = list(page.values_list("uid", "oid", "parents", "uid_expiration")[: self.batch])
+            if not found:
+                return
+            yield [row[:3] for row in found]
+            last = (found[-1][3], found[-1][0])
+            self._renew()
+            if len(found) < self.batch:
+                return
+
+    def _uid_expiry_decide(self, objects: dict[uuid.UUID, ObjectState], due: set[uuid.UUID]) -> None:
+        step = "uid-expiry"
+        kept: list[tuple[Copy, ObjectState, str]] = []
+        failed = self._failed_recently(list(due))
+        for obj in objects.values():
+            rules = rules_matching(self.rules, obj) if self.rules else []
+            for copy in obj.copies:
+                if copy.uid not in due or not copy.uid_expiration or copy.uid_expiration >= self.now:
+                    continue
+                if copy.deletion_id is not None or copy.written_by is not None or copy.uid in failed:
+                    continue  # being deleted; being written (judged once READY); failed lately
+                reason = f"it expired at {copy.uid_expiration.isoformat()}"
+                if not copy.counts:
+                    self._delete(step, obj, copy, f"{reason}; it is {copy.item_state}: it gives its object nothing")
+                    continue
+                refusal = deletion_refusal(obj, copy, rules)
+                if refusal:
+                    kept.append((copy, obj, f"kept: {refusal}"))
+                    self.report.add(Decision(step, "keep", str(obj.oid), f"kept: {refusal}", **_about(copy)))
+                    continue
+                self._delete(step, obj, copy, reason)
+        if kept and not self.dry_run:
+            self._hold(HoldKind.EXPIRED_KEPT, [(copy.uid, obj, why) for copy, obj, why in kept])
+            with unattended():
+                DataItem.objects.filter(uid__in=[copy.uid for copy, _, _ in kept]).update(expired=True)
+
+    # -- 3. target phase
+
+    def _target_phase(self) -> None:
+        # (an object with a copy on its way is left until the copy has ended)
+        copying = Migration.objects.filter(state__in=ACTIVE).values("oid")
+        rows = DataItem.objects.filter(BELOW_TARGET_OPEN, parents__isnull=True).exclude(oid__in=copying)
+        for oids in self._batches(rows, "oid"):
+            self._decide(oids, self._target_phase_decide)
+
+    def _target_phase_decide(self, objects: dict[uuid.UUID, ObjectState]) -> None:
+        step = "target-phase"
+        grace = self.now - timedelta(seconds=settings.DLM_PHASE_GRACE)
+        held: list[tuple[uuid.UUID, ObjectState, str]] = []
+        settled: list[uuid.UUID] = []
+        for obj in objects.values():
+            target, phase = obj.target, obj.phase
+            if not obj.counted:
+                continue
+            if at_least(phase, target):
+                settled.append(obj.oid)  # its oid_phase was behind: made true below
+                continue
+            if obj.newest and obj.newest > grace:
+                self.report.count(step, "within grace")
+                continue
+            if obj.pending:
+                self.report.count(step, "copy on its way")
+                continue
+            reason = f"the object is at {phase}, below its target {target}"
+            made = self._copy_for(step, obj, reason, have=phase, target=target)
+            if made is not None:
+                held.append((obj.oid, obj, f"below target: {made}"))
+        if not self.dry_run:
+            if settled:
+                oid_phases_refresh(settled)
+            if held:
+                self._hold(HoldKind.BELOW_TARGET, held)
+                with unattended():
+                    DataItem.objects.filter(oid__in=[oid for oid, _, _ in held]).update(lifecycle_hold=True)
+
+    # -- 4. placement rules
+
+    def _rules(self) -> None:
+        for rule in self.rules:
+            rows = DataItem.objects.filter(rule_filter(rule), parents__isnull=True)
+            for oids in self._batches(rows, "oid"):
+                self._decide(oids, lambda objects, rule=rule: self._rule_decide(rule, objects))
+
+    def _rule_decide(self, rule: PlacementRule, objects: dict[uuid.UUID, ObjectState]) -> None:
+        step = "rules"
+        for obj in objects.values():
+            if obj.lifecycle_copy is not None:
+                self.report.count(step, "copy on its way")
+                continue
+            pending = {job.destination_id for job in obj.pending}
+            counted = obj.counted + [
+                _pending_copy(self.places, job.destination_id) for job in obj.pending if job.destination_id
+            ]
+            wanted = need(rule, counted, pending_to=pending)
+            if not wanted:
+                self.report.count(step, "satisfied")
+                continue
+            reason = wanted.describe()
+            if wanted.storage_id:
+                self._copy_for(step, obj, reason, have=obj.phase, storage_id=wanted.storage_id, rule=rule)
+            else:
+                self._copy_for(step, obj, reason, have=obj.phase, min_phase=rule.min_phase or None, rule=rule)
+
+    # -- the actions
+
+    def _copy_for(
+        self,
+        step: str,
+        obj: ObjectState,
+        reason: str,
+        *,
+        have: str,
+        target: str | None = None,
+        min_phase: str | None = None,
+        storage_id: uuid.UUID | None = None,
+        rule: PlacementRule | None = None,
+    ) -> str | None:
+        """Ask for a copy of ``obj`` to the best place. None when it was asked for (or would be);
+        else why there is nowhere to put it (a "keep" decision recorded)."""
+        source = max(obj.counted, key=lambda copy: (weight(copy.storage_phase), str(copy.uid)))
+        place, why_not = self.places.choose(
+            exclude=obj.holds_on(),
+            size=source.item_size,
+            have=have,
+            target=target,
+            min_phase=min_phase,
+            storage_id=storage_id,
+        )
+        about = {**_about(source), "rule": rule.name if rule else ""}
+        if place is None:
+            self.report.add(Decision(step, "keep", str(obj.oid), f"{reason}, and {why_not}", **about))
+            return why_not
+        decision = Decision(step, "copy", str(obj.oid), reason, destination=place.name, **about)
+        if not self.dry_run:
+            expiry = self.now + rule.lifetime if rule and rule.lifetime else None
+            try:
+                with transaction.atomic():
+                    job = copy_job_create(
+                        user=LIFECYCLE_USER,
+                        uid=source.uid,
+                        destination_id=place.storage_id,
+                        origin=JobOrigin.LIFECYCLE,
+                        reason=reason if not rule else f"rule {rule.name}: {reason}",
+                        uid_expiration=expiry,
+                    )
+            except DataLifecycleError as exc:
+                self.report.add(Decision(step, "wait", str(obj.oid), f"{reason}; the copy was refused: {exc}", **about))
+                return None
+            decision.job = job.migration_id
+        self.places.take(place, source.item_size)
+        self.report.add(decision)
+        return None
+
+    def _delete(self, step: str, obj: ObjectState, copy: Copy, reason: str, *, forced: bool = False) -> None:
+        decision = Decision(step, "delete", str(obj.oid), reason, **_about(copy))
+        if not self.dry_run:
+            try:
+                with transaction.atomic():
+                    deletion = deletion_job_create(
+                        uid=copy.uid, user=LIFECYCLE_USER, reason=reason, origin=JobOrigin.LIFECYCLE, forced=forced
+                    )
+            except DataLifecycleError as exc:
+                why = f"{reason}; not deleted now: {exc}"
+                self.report.add(Decision(step, "wait", str(obj.oid), why, **_about(copy)))
+                return
+            decision.job = deletion.deletion_id
+            copy.deletion_id = deletion.deletion_id  # it no longer counts for the next decisions
+        else:
+            copy.deletion_id = -1
+        self.report.add(decision)
+
+    def _cancel(self, step: str, obj: ObjectState, migration_id: int, reason: str) -> None:
+        decision = Decision(step, "cancel", str(obj.oid), reason, job=migration_id)
+        if not self.dry_run:
+            try:
+                with transaction.atomic():
+                    job = copy_job_cancel(migration_id=migration_id)
+            except DataLifecycleError as exc:
+                self.report.add(Decision(step, "wait", str(obj.oid), f"{reason}; copy job {migration_id}: {exc}"))
+                return
+            if job.state != JobState.CANCELLED and job.cancel_requested:
+                decision.reason += " (its worker stops it)"
+        self.report.add(decision)
+
+    def _hold(self, kind: str, held: list[tuple[uuid.UUID, ObjectState, str]]) -> None:
+        """Record what the pass had to leave as it is, and why (one row per copy or object)."""
+        subjects = [subject for subject, _, _ in held]
+        existing = set(Hold.objects.filter(kind=kind, subject__in=subjects).values_list("subject", flat=True))
+        Hold.objects.bulk_create(
+            [
+                Hold(kind=kind, subject=subject, oid=obj.oid, item_name=obj.name, reason=why, since=self.now)
+                for subject, obj, why in held
+                if subject not in existing
+            ]
+        )
+        for subject, _, why in held:
+            if subject in existing:
+                Hold.objects.filter(kind=kind, subject=subject).update(reason=why, checked_at=self.now)
+
+    def _holds_prune(self) -> None:
+        """Forget what the pass held back and that is no longer held: a kept copy since deleted or
+        given a new expiry, an object brought to its target by other means. The oldest records
+        first, a batch per pass."""
+        held_copy = DataItem.objects.filter(uid=OuterRef("subject"), expired=True).exclude(item_state=ItemState.DELETED)
+        held_object = DataItem.objects.filter(oid=OuterRef("oid"), lifecycle_hold=True)
+        oldest = list(Hold.objects.order_by("checked_at", "id").values_list("id", flat=True)[: self.batch])
+        if not oldest:
+            return
+        stale = Hold.objects.filter(id__in=oldest).filter(
+            Q(kind=HoldKind.EXPIRED_KEPT) & ~Exists(held_copy) | Q(kind=HoldKind.BELOW_TARGET) & ~Exists(held_object)
+        )
+        gone = set(stale.values_list("id", flat=True))
+        if gone:
+            Hold.objects.filter(id__in=gone).delete()
+            self.report.count("holds", "released", len(gone))
+        Hold.objects.filter(id__in=[pk for pk in oldest if pk not in gone]).update(checked_at=self.now)
+
+    def _failed_recently(self, uids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Copies whose deletion failed lately (after all its attempts): not asked again until
+        ``DLM_LIFECYCLE_RETRY_FAILED`` has passed."""
+        if not uids:
+            return set()
+        rows = Deletion.objects.filter(
+            uid__in=uids, state=JobState.FAILED, finished_at__gt=self._retry_failed_after
+        ).values_list("uid", flat=True)
+        return set(rows)
+
+
+def deletion_refusal(obj: ObjectState, copy: Copy, rules: list[PlacementRule]) -> str:
+    """Why deleting ``copy`` would leave ``obj`` short, or "" when it may go: never the last READY
+    copy; the copies that count without it must give the object its target phase, and every rule
+    it matches must not ask for more than it did with it."""
+    if not copy.counts:
+        return ""
+    others = [other for other in obj.counted if other.uid != copy.uid]
+    if not others:
+        return f"{copy.uid} is the last READY copy of object {obj.oid}"
+    after = combine(other.storage_phase for other in others)
+    target = obj.target
+    if target and not at_least(after, target):
+        return f"would leave the object at {after} below its target {target}"
+    for rule in rules:
+        before, without = need(rule, obj.counted), need(rule, others)
+        if without.copies > before.copies or (without.storage_id and not before.storage_id):
+            return f"would break {without.describe()}"
+    return ""
+
+
+def _being_deleted() -> QuerySet:
+    """The copies an active deletion is removing (they are left until it has ended)."""
+    return Deletion.objects.filter(state__in=ACTIVE).values("uid")
+
+
+def _about(copy: Copy) -> dict[str, str]:
+    return {"uid": str(copy.uid), "item_name": copy.item_name or "", "storage": copy.storage_name or ""}
+
+
+def _pending_copy(places: Places, storage_id: uuid.UUID) -> Copy:
+    """A copy on its way to ``storage_id``, counted as a rule's copy so that it is not asked twice."""
+    place = places.all.get(storage_id)
+    return Copy(
+        uid=uuid.uuid4(), oid=uuid.uuid4(), item_name=None, item_type=None, item_state=ItemState.READY,
+        storage_id=storage_id, storage_name=place.name if place else None,
+        storage_phase=place.phase if place else None, target_phase=None, uid_creation=timezone.now(),
+        uid_expiration=None, oid_expiration=None, item_size=None, parents=None, metadata=None, expired=False,
+    )  # fmt: skip
+
+
+def _abandoned_passes_close() -> None:
+    """Passes left running by a worker that died (no lease holds them any more): abandoned."""
+    held = Lease.objects.filter(name=LEASE).values_list("holder", flat=True).first() or ""
+    LifecyclePass.objects.filter(state=PassState.RUNNING).exclude(worker=held).update(
+        state=PassState.ABANDONED, error="its worker stopped before the pass ended"
+    )
+
+
+def lifecycle_pass(*, dry_run: bool = False, now: datetime | None = None, batch: int | None = None) -> PassReport:
+    """Run one lifecycle pass (see the module); its report. With ``dry_run`` nothing is written
+    but the pass's own row: the decisions say what a pass would do, and why."""
+    return LifecycleRun(dry_run=dry_run, now=now, batch=batch).run()
+
+
+def rule_preview(rule: PlacementRule, *, now: datetime | None = None) -> PassReport:
+    """What the pass would copy for this rule now, and why (a dry run of the rule alone)."""
+    return LifecycleRun(dry_run=True, now=now, only_rule=rule).run()

@@ -1,0 +1,126 @@
+"""Where the lifecycle may put a new copy: the storages that can take one now, with their phase and
+room, and the choice among them for an object."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Sum
+
+from catalogue.choices import ConfigType, ItemState
+from catalogue.models import DataItem, Storage, StorageConfig
+from catalogue.phases import weight
+
+
+@dataclass
+class Place:
+    """A storage as a destination: whether it can take copies, and if not why."""
+
+    storage_id: uuid.UUID
+    name: str
+    phase: str
+    capacity: int  # bytes; -1 or 0: not limited
+    used: int | None = None  # bytes DLM holds or is writing there (filled when first needed)
+    refusal: str = ""  # why it takes no copy ("retired", "unreachable"…), empty when it does
+
+    @property
+    def free(self) -> float:
+        if self.capacity <= 0:
+            return math.inf
+        return self.capacity - (self.used or 0)
+
+    def fits(self, size: int | None) -> bool:
+        return self.capacity <= 0 or (self.used or 0) + (size or 0) <= self.capacity
+
+
+class Places:
+    """The storages of one pass (read once; their use counted when a choice first needs it)."""
+
+    def __init__(self) -> None:
+        configured = set(
+            StorageConfig.objects.filter(config_type=ConfigType.RCLONE).values_list("storage_id", flat=True)
+        )
+        self.all: dict[uuid.UUID, Place] = {}
+        for storage in Storage.objects.all():
+            place = Place(storage.storage_id, storage.storage_name, storage.storage_phase, storage.storage_capacity)
+            if storage.storage_retired:
+                place.refusal = "retired"
+            elif not storage.storage_available:
+                place.refusal = "not available"
+            elif storage.storage_last_checked is not None and not storage.storage_checked:
+                place.refusal = "unreachable at its last check"
+            elif storage.storage_id not in configured:
+                place.refusal = "no rclone config"
+            self.all[storage.storage_id] = place
+        self._measured = False
+
+    def _measure(self) -> None:
+        if self._measured:
+            return
+        limited = [place.storage_id for place in self.all.values() if place.capacity > 0]
+        used = dict(
+            DataItem.objects.filter(storage_id__in=limited)
+            .exclude(item_state=ItemState.DELETED)
+            .values_list("storage_id")
+            .annotate(total=Sum("item_size"))
+            .values_list("storage_id", "total")
+        )
+        for place in self.all.values():
+            place.used = int(used.get(place.storage_id) or 0)
+        self._measured = True
+
+    def choose(
+        self,
+        *,
+        exclude: set[uuid.UUID],
+        size: int | None,
+        have: str,
+        target: str | None = None,
+        min_phase: str | None = None,
+        storage_id: uuid.UUID | None = None,
+    ) -> tuple[Place | None, str]:
+        """The storage for one more copy of an object at phase ``have``: ``storage_id`` if named,
+        else among those of ``min_phase`` or more, first those that bring the object to
+        ``target`` with this one copy, then by phase (highest first), then by free room (most
+        first). Never a storage in ``exclude`` (it holds a copy, or one is on its way), nor one
+        that is retired, unavailable, unreachable, without an rclone config or without room for
+        ``size`` bytes. The place, or None and why."""
+        self._measure()
+        if storage_id is not None:
+            place = self.all.get(storage_id)
+            if place is None:
+                return None, "its storage no longer exists"
+            if place.storage_id in exclude:
+                return None, f"{place.name} holds a copy already, or one is on its way"
+            if place.refusal:
+                return None, f"{place.name} takes no copy: {place.refusal}"
+            if not place.fits(size):
+                return None, f"{place.name} is full"
+            return place, ""
+        floor = weight(min_phase) if min_phase else 0
+        open_places, reasons = [], []
+        for place in self.all.values():
+            if place.storage_id in exclude or weight(place.phase) < floor:
+                continue
+            if place.refusal:
+                reasons.append(f"{place.name} ({place.refusal})")
+            elif not place.fits(size):
+                reasons.append(f"{place.name} (full)")
+            else:
+                open_places.append(place)
+        if not open_places:
+            wanted = f" of phase {min_phase} or more" if min_phase else ""
+            why = f"no storage{wanted} can take a copy"
+            return None, why + (": " + ", ".join(sorted(reasons)) if reasons else " (none other exists)")
+        need = weight(target) - weight(have) if target else 0
+
+        def rank(place: Place) -> tuple:
+            return (weight(place.phase) < need, -weight(place.phase), -place.free, place.name)
+
+        return min(open_places, key=rank), ""
+
+    def take(self, place: Place, size: int | None) -> None:
+        """Count a copy on its way to ``place`` in its use."""
+        place.used = (place.used or 0) + (size or 0)

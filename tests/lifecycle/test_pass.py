@@ -1,0 +1,330 @@
+"""The lifecycle pass, rule by rule, against real rclone storages on local directories."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalogue.models import DataItem
+from catalogue.services import storage_update
+from lifecycle.engine import lifecycle_pass
+from lifecycle.models import Hold, HoldKind, LifecyclePass
+from migrations_app.choices import JobOrigin
+from migrations_app.models import Deletion, Migration
+from migrations_app.states import ACTIVE, JobState
+from tests.factories import make_copy_job
+from tests.lifecycle.helpers import age, copies_of, expire, local_place, register, run_jobs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _quick(settings):
+    settings.DLM_COPY_RETRY_DELAY = 0
+    settings.DLM_PHASE_GRACE = 900
+
+
+def _copy(item, place):
+    """A verified copy of ``item`` on ``place``, made by a real copy job."""
+    make_copy_job(item, place.storage)
+    run_jobs()
+    return DataItem.objects.get(oid=item.oid, storage=place.storage)
+
+
+# --- copy expiry ----------------------------------------------------------------------------------
+
+
+def test_an_expired_copy_goes_when_a_solid_copy_remains(gas, solid):
+    item = register(gas, "obs/a.ms", b"bytes of a")
+    _copy(item, solid)
+    expire(item)
+
+    report = lifecycle_pass()
+    run_jobs()
+
+    assert report.counts_dict()["uid-expiry"] == {"delete": 1}
+    assert copies_of(item.oid) == {"gas": "DELETED", "solid": "READY"}
+    assert not gas.path("obs/a.ms").exists()
+    assert solid.path("obs/a.ms").read_bytes() == b"bytes of a"
+    gone = DataItem.objects.get(uid=item.uid)
+    assert gone.deleted and gone.uid_deletion is not None
+    assert set(DataItem.objects.filter(oid=item.oid).values_list("oid_phase", flat=True)) == {"SOLID"}
+    deletion = Deletion.objects.get(uid=item.uid)
+    assert deletion.origin == JobOrigin.LIFECYCLE and "expired" in deletion.reason
+
+
+def test_an_expired_copy_is_kept_when_the_rest_is_below_target_and_told_why(gas, liquid):
+    item = register(gas, "obs/b.ms")
+    _copy(item, liquid)
+    expire(item)
+
+    report = lifecycle_pass()
+
+    assert report.counts_dict()["uid-expiry"] == {"keep": 1}
+    [kept] = [d for d in report.decisions if d.step == "uid-expiry"]
+    assert kept.reason == "kept: would leave the object at LIQUID below its target SOLID"
+    assert copies_of(item.oid) == {"gas": "READY", "liquid": "READY"}
+    assert gas.path("obs/b.ms").exists()
+    hold = Hold.objects.get(kind=HoldKind.EXPIRED_KEPT, subject=item.uid)
+    assert hold.reason == kept.reason
+    # not judged again, pass after pass, while nothing changes
+    again = lifecycle_pass()
+    assert "uid-expiry" not in again.counts_dict()
+
+
+def test_an_expired_copy_goes_once_the_lifecycle_has_made_the_copy_it_lacked(gas, liquid, solid):
+    item = register(gas, "obs/c.ms", b"c")
+    expire(item)
+
+    first = lifecycle_pass()  # kept, and a copy asked for on the SOLID storage
+    assert first.counts_dict()["uid-expiry"] == {"keep": 1}
+    assert first.counts_dict()["target-phase"] == {"copy": 1}
+    run_jobs()
+    assert copies_of(item.oid) == {"gas": "READY", "solid": "READY"}
+
+    lifecycle_pass()  # the copy's completion changed the object: the expired copy is judged again
+    run_jobs()
+
+    assert copies_of(item.oid) == {"gas": "DELETED", "solid": "READY"}
+    assert solid.path("obs/c.ms").read_bytes() == b"c" and not gas.path("obs/c.ms").exists()
+    lifecycle_pass()
+    assert not Hold.objects.filter(subject=item.uid).exists()
+
+
+def test_the_last_ready_copy_is_never_deleted_whatever_its_target(gas):
+    item = register(gas, "obs/d.ms", target_phase="PLASMA")
+    expire(item)
+
+    report = lifecycle_pass()
+    run_jobs()
+
+    assert report.counts_dict()["uid-expiry"] == {"keep": 1}
+    assert "last READY copy" in report.decisions[0].reason
+    assert copies_of(item.oid) == {"gas": "READY"}
+    assert gas.path("obs/d.ms").exists()
+
+
+def test_a_copy_in_flight_never_counts(gas, solid):
+    item = register(gas, "obs/e.ms")
+    job = make_copy_job(item, solid.storage)  # queued: its destination copy is INITIALISED
+    expire(item)
+
+    report = lifecycle_pass()
+
+    assert report.counts_dict()["uid-expiry"] == {"keep": 1}
+    assert "last READY copy" in report.decisions[0].reason
+    assert Migration.objects.get(pk=job.pk).state == JobState.QUEUED
+    assert copies_of(item.oid) == {"gas": "READY", "solid": "INITIALISED"}
+
+
+def test_the_phase_counts_by_the_storages_phase_now(gas, liquid):
+    item = register(gas, "obs/f.ms")
+    _copy(item, liquid)
+    expire(item)
+    assert lifecycle_pass().counts_dict()["uid-expiry"] == {"keep": 1}
+
+    storage_update(storage_id=liquid.storage.storage_id, fields={"storage_phase": "SOLID"})
+    assert set(DataItem.objects.filter(oid=item.oid).values_list("oid_phase", flat=True)) == {"SOLID"}
+    lifecycle_pass()
+    run_jobs()
+
+    assert copies_of(item.oid) == {"gas": "DELETED", "liquid": "READY"}
+
+
+# --- object expiry --------------------------------------------------------------------------------
+
+
+def test_an_expired_object_loses_every_copy_and_every_file(gas, solid, liquid):
+    item = register(gas, "obs/g.ms", b"g")
+    _copy(item, solid)
+    _copy(item, liquid)
+    DataItem.objects.filter(oid=item.oid).update(oid_expiration=timezone.now() - timedelta(seconds=5))
+
+    report = lifecycle_pass()
+    run_jobs()
+
+    assert report.counts_dict()["oid-expiry"] == {"delete": 3}
+    assert copies_of(item.oid) == {"gas": "DELETED", "solid": "DELETED", "liquid": "DELETED"}
+    for place in (gas, solid, liquid):
+        assert not place.path("obs/g.ms").exists()
+    assert set(DataItem.objects.filter(oid=item.oid).values_list("oid_phase", flat=True)) == {"PLASMA"}
+
+
+def test_object_expiry_cancels_the_copies_under_way(gas, solid):
+    item = register(gas, "obs/h.ms")
+    job = make_copy_job(item, solid.storage)
+    DataItem.objects.filter(oid=item.oid).update(oid_expiration=timezone.now() - timedelta(seconds=5))
+
+    report = lifecycle_pass()
+
+    assert Migration.objects.get(pk=job.pk).state == JobState.CANCELLED
+    assert report.counts_dict()["oid-expiry"]["cancel"] == 1
+    run_jobs()
+    lifecycle_pass()  # the cancelled copy (CORRUPTED) goes too
+    run_jobs()
+    assert set(copies_of(item.oid).values()) == {"DELETED"}
+
+
+# --- target phase ---------------------------------------------------------------------------------
+
+
+def test_an_object_below_target_gets_one_copy_on_the_right_storage_after_the_grace(gas, liquid, solid):
+    item = register(gas, "obs/i.ms", b"i", aged=False)
+
+    first = lifecycle_pass()
+    assert first.counts_dict().get("target-phase") == {"within grace": 1}
+    assert not Migration.objects.exists()
+
+    age(item.oid)
+    lifecycle_pass()
+    lifecycle_pass()  # a second pass while the copy is pending asks for nothing more
+
+    [job] = Migration.objects.all()
+    assert job.origin == JobOrigin.LIFECYCLE and job.destination_storage == solid.storage
+    assert "below its target SOLID" in job.reason
+    run_jobs()
+    assert copies_of(item.oid) == {"gas": "READY", "solid": "READY"}
+    assert solid.path("obs/i.ms").read_bytes() == b"i"
+    assert set(DataItem.objects.filter(oid=item.oid).values_list("oid_phase", flat=True)) == {"SOLID"}
+    lifecycle_pass()
+    assert Migration.objects.count() == 1
+
+
+def test_an_object_with_nowhere_to_go_is_held_with_the_reason_until_a_storage_appears(tmp_path, gas):
+    item = register(gas, "obs/j.ms")
+
+    report = lifecycle_pass()
+
+    assert report.counts_dict()["target-phase"] == {"keep": 1}
+    hold = Hold.objects.get(kind=HoldKind.BELOW_TARGET, subject=item.oid)
+    assert "no storage can take a copy" in hold.reason
+    assert "target-phase" not in lifecycle_pass().counts_dict()  # held: not looked at again
+
+    solid = local_place(tmp_path, "solid2", "SOLID")
+    lifecycle_pass()
+    [job] = Migration.objects.all()
+    assert job.destination_storage == solid.storage
+
+
+@pytest.mark.parametrize("refusal", ["retired", "full", "unreachable"])
+def test_placement_skips_storages_that_cannot_take_a_copy(gas, liquid, solid, refusal):
+    register(gas, "obs/k.ms", b"x" * 100)
+    fields = {
+        "retired": {"storage_retired": True},
+        "full": {"storage_capacity": 50},
+        "unreachable": {"storage_checked": False, "storage_last_checked": timezone.now()},
+    }[refusal]
+    type(solid.storage).objects.filter(pk=solid.storage.pk).update(**fields)
+
+    lifecycle_pass()
+
+    [job] = Migration.objects.all()
+    assert job.destination_storage == liquid.storage
+
+
+# --- the pass itself ------------------------------------------------------------------------------
+
+
+def test_a_dry_run_says_what_it_would_do_and_changes_nothing(gas, solid):
+    item = register(gas, "obs/l.ms")
+    _copy(item, solid)
+    expire(item)
+    other = register(gas, "obs/m.ms")
+
+    report = lifecycle_pass(dry_run=True)
+
+    actions = {(d.step, d.action, d.item_name) for d in report.decisions}
+    assert ("uid-expiry", "delete", "obs/l.ms") in actions
+    assert ("target-phase", "copy", "obs/m.ms") in actions
+    assert not Deletion.objects.exists()
+    assert Migration.objects.filter(state__in=ACTIVE).count() == 0
+    assert DataItem.objects.get(uid=item.uid).expired is False
+    assert other.item_state == "READY"
+    assert LifecyclePass.objects.get(pk=report.pass_id).dry_run
+
+
+def test_a_pass_is_recorded_with_its_counts_and_duration(gas):
+    register(gas, "obs/n.ms")
+
+    report = lifecycle_pass()
+
+    row = LifecyclePass.objects.get(pk=report.pass_id)
+    assert row.state == "finished" and row.duration is not None and row.finished_at is not None
+    assert row.counts == {"target-phase": {"keep": 1}}
+    assert row.decisions[0]["item_name"] == "obs/n.ms"
+
+
+def test_only_one_pass_runs_at_a_time_and_a_dead_workers_lease_runs_out(gas):
+    from lifecycle.engine import lease_take
+
+    assert lease_take("other-host:1", seconds=60)
+    skipped = lifecycle_pass()
+    assert skipped.state == "skipped"
+
+    LifecyclePass.objects.create(state="running", worker="other-host:1")
+    assert lease_take("other-host:1", seconds=-1)  # its lease ran out (the worker died)
+    report = lifecycle_pass()
+    assert report.state == "finished"
+    assert LifecyclePass.objects.filter(worker="other-host:1").get().state == "abandoned"
+
+
+def test_batches_bound_each_transaction_and_every_item_is_decided(gas, solid, settings):
+    items = [register(gas, f"obs/batch-{n}.ms") for n in range(7)]
+    for item in items:
+        _copy(item, solid)
+        expire(item)
+
+    report = lifecycle_pass(batch=3)
+    run_jobs()
+
+    assert report.counts_dict()["uid-expiry"] == {"delete": 7}
+    assert all(copies_of(item.oid) == {"gas": "DELETED", "solid": "READY"} for item in items)
+
+
+def test_every_change_a_pass_makes_is_in_the_audit_trail_with_its_reason(gas, solid):
+    from audit.models import AuditRecord
+
+    item = register(gas, "obs/audited.ms")
+    _copy(item, solid)
+    expire(item)
+    below = register(gas, "obs/below.ms")
+
+    lifecycle_pass()
+
+    records = AuditRecord.objects.filter(via="lifecycle", username="dlm-lifecycle", action="create")
+    deletion = records.get(object_type="deletion")
+    assert deletion.changes["uid"] == str(item.uid) and "expired at" in deletion.changes["reason"]
+    copy = records.get(object_type="migration")
+    assert copy.changes["oid"] == str(below.oid) and "below its target SOLID" in copy.changes["reason"]
+    assert copy.auth == "system" and copy.operation == "lifecycle_pass"
+
+
+def test_between_storages_of_one_phase_the_one_with_more_room_is_chosen(tmp_path, gas):
+    roomy = local_place(tmp_path, "roomy", "SOLID", storage_capacity=10_000_000)
+    local_place(tmp_path, "cramped", "SOLID", storage_capacity=1_000)
+    register(gas, "obs/room.ms", b"r" * 100)
+
+    lifecycle_pass()
+
+    [job] = Migration.objects.all()
+    assert job.destination_storage == roomy.storage
+
+
+def test_the_whole_flow_on_s3_copy_up_then_the_expired_source_goes(gas, s3_server):
+    from tests.lifecycle.helpers import remote_place
+
+    archive = remote_place(s3_server.config, "bucket1/archive", "archive", "SOLID")
+    item = register(gas, "obs/flow.ms", b"to the archive")
+    expire(item)
+
+    lifecycle_pass()  # the source is kept, a copy to the SOLID archive is asked for
+    run_jobs()
+    assert (s3_server.root / "bucket1" / "archive" / "obs" / "flow.ms").read_bytes() == b"to the archive"
+    lifecycle_pass()  # now the expired source can go
+    run_jobs()
+
+    assert copies_of(item.oid) == {"gas": "DELETED", "archive": "READY"}
+    assert not gas.path("obs/flow.ms").exists()
+    assert DataItem.objects.get(oid=item.oid, storage=archive.storage).oid_phase == "SOLID"
