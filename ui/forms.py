@@ -1,4 +1,4 @@
-"""The web UI's forms for locations, storages and rclone configs.
+"""The web UI's forms for locations, storages, rclone configs and placement rules.
 
 Each form's fields are the query parameters of the API operation it stands for, under the same
 names, and are parsed by that operation's own declarations: the page refuses what the API refuses,
@@ -9,12 +9,13 @@ back to the form (``add_service_error``), which shows it next to the field the s
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from django import forms
 from django.db.models import TextChoices
 
-from catalogue.choices import LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
+from catalogue.choices import ItemType, LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
 from catalogue.models import Location, LocationFacility, Storage
 from catalogue.services.storages import rclone_config_clean
 from core import params as p
@@ -22,6 +23,8 @@ from core import rclone
 from core.contract import REGISTRY, Param
 from core.errors import FieldError, FieldErrors, field_errors
 from core.secrets import SECRET_OPTION_NAMES, is_secret_option
+from lifecycle.models import PlacementRule
+from lifecycle.services import RULE_KEYS
 from ui.errors import refusals
 
 PARAMETER_ROWS = 8  # key/value rows of the config form
@@ -254,3 +257,93 @@ class ConfigForm(forms.Form):
         for field, message in refusals(exc):
             message = rclone.mask(message, rclone.secret_values(self.config))
             self.add_error("check_remote" if field == "config" else None, message)
+
+
+def iso_duration(delta: timedelta | None) -> str:
+    """A duration as ISO-8601 (``P30D``, ``P1DT12H``, ``PT90S``), as a rule's lifetime is written
+    (empty for none)."""
+    if delta is None:
+        return ""
+    seconds = delta.total_seconds()
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, rest = divmod(rest, 60)
+    clock = "".join(f"{value:g}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (rest, "S")) if value)
+    text = (f"{days:g}D" if days else "") + (f"T{clock}" if clock else "")
+    return f"{sign}P{text or 'T0S'}"
+
+
+class RuleForm(ContractForm):
+    """A placement rule (``create_rule`` and ``update_rule``'s body): one field per key of the
+    rule's JSON form (``lifecycle.services.RULE_KEYS``), under the same names. The service reads
+    and judges every value, as it does the API's body, and names the key it refuses, which is
+    this form's field of that name. Storages are chosen by name; the lifetime is an ISO-8601
+    duration."""
+
+    operation_id = "create_rule"
+
+    name = _text("Name", max_length=PlacementRule._meta.get_field("name").max_length, required=True)
+    enabled = forms.BooleanField(
+        label="Enabled", required=False, initial=True, help_text="A disabled rule asks for nothing and keeps nothing."
+    )
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
+    item_name_pattern = _text(
+        "Item name pattern",
+        help_text="A glob (* any text, ? one character, [abc] one of); without a wildcard, a name prefix. "
+        "Empty: every item.",
+    )
+    source_storage_name = _select("Items with a READY copy on", [])
+    item_type = _select("Item type", _choices(ItemType, "Any type"))
+    metadata_key = _text("Metadata key", help_text="Items whose metadata has this key (empty: any metadata).")
+    metadata_value = _text("Metadata value", help_text="…with this value (compared as text; empty: any value).")
+    copies = _text("Copies", help_text="How many copies the items need on storages of the minimum phase or more.")
+    min_phase = _select("Minimum phase", _choices(PhaseType, "None"))
+    storage_name = _select("A copy on the storage", [])
+    lifetime = _text(
+        "Lifetime",
+        help_text="How long a copy the rule makes is kept: an ISO-8601 duration such as P30D or PT12H. "
+        "Empty: the copy keeps its source's expiry.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = [
+            (name, name) for name in Storage.objects.order_by("storage_name").values_list("storage_name", flat=True)
+        ]
+        self.fields["source_storage_name"].widget.choices = [("", "Any storage"), *names]
+        self.fields["storage_name"].widget.choices = [("", "None"), *names]
+        self.fields["copies"].widget.attrs["inputmode"] = "numeric"
+        self.fields["lifetime"].widget.attrs["placeholder"] = "P30D"
+
+    @classmethod
+    def initial_of(cls, rule: PlacementRule) -> dict[str, Any]:
+        """The form's values for an existing rule."""
+        return {
+            "name": rule.name,
+            "enabled": rule.enabled,
+            "description": rule.description,
+            "item_name_pattern": rule.item_name_pattern,
+            "source_storage_name": rule.source_storage.storage_name if rule.source_storage else "",
+            "item_type": rule.item_type,
+            "metadata_key": rule.metadata_key,
+            "metadata_value": rule.metadata_value,
+            "copies": "" if rule.copies is None else str(rule.copies),
+            "min_phase": rule.min_phase,
+            "storage_name": rule.storage.storage_name if rule.storage else "",
+            "lifetime": iso_duration(rule.lifetime),
+        }
+
+    def rule_body(self) -> dict[str, Any]:
+        """The rule's JSON form, every key given: an empty field is null (none, any). A number of
+        copies that is not a whole number is passed as typed, for the service to refuse."""
+        data = self.cleaned_data
+        body: dict[str, Any] = {key: data.get(key, "") for key in RULE_KEYS}
+        body["enabled"] = bool(data.get("enabled"))
+        copies = (data.get("copies") or "").strip()
+        body["copies"] = int(copies) if copies.isascii() and copies.isdigit() else (copies or None)
+        for key in ("source_storage_name", "storage_name", "lifetime"):
+            body[key] = (data.get(key) or "").strip() or None
+        return body

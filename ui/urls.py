@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from ui.views import dashboard, items, jobs, places
+from ui.views import dashboard, item_lifecycle, items, jobs, lifecycle, places
 
-urlpatterns = [*dashboard.urlpatterns, *places.urlpatterns, *items.urlpatterns, *jobs.urlpatterns]
+urlpatterns = [
+    *dashboard.urlpatterns,
+    *places.urlpatterns,
+    *items.urlpatterns,
+    *item_lifecycle.urlpatterns,
+    *jobs.urlpatterns,
+    *lifecycle.urlpatterns,
+]

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_site import CappedCountPaginator, admin_link, changelist_link, links
-from catalogue.admin.links import DATA_ITEM_LINKS
+from catalogue.admin.links import DATA_ITEM_ACTIONS, DATA_ITEM_LINKS
 from catalogue.admin.writes import ServiceAdmin, form_columns
 from catalogue.admin_forms import ServiceModelForm
 from catalogue.models import DataItem
@@ -113,6 +113,12 @@ class DataItemAdmin(ServiceAdmin):
             },
         ),
     )
+
+    @property
+    def actions(self) -> tuple:
+        """The catalogue's own (none: items are not deleted here) and those the apps above it
+        add (``DATA_ITEM_ACTIONS``), read when the page asks: they register after this admin."""
+        return tuple(DATA_ITEM_ACTIONS)
 
     def service_update(self, obj: DataItem, form: ServiceModelForm) -> DataItem:
         return data_item_set(uid=obj.uid, fields=form_columns(form, obj, changed_only=True))

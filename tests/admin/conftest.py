@@ -21,6 +21,8 @@ from audit.services import audit_record
 from catalogue.models import LocationFacility
 from catalogue.services.storages import storage_config_create
 from core.actor import acting
+from lifecycle.models import Hold, LifecyclePass, PlacementRule
+from migrations_app.models import Deletion
 from migrations_app.states import JobState
 from tests.factories import make_copy_job, make_item, make_location, make_storage
 
@@ -107,4 +109,8 @@ def seeded(db, admin_account) -> dict[str, Any]:
             object_id=str(source.pk),
             changes={"storage_phase": ["GAS", "SOLID"]},
         )
+    PlacementRule.objects.create(name="seeded rule", storage=destination)
+    LifecyclePass.objects.create(state="finished", counts={"rules": {"copy": 1}}, decisions=[{"step": "rules"}])
+    Hold.objects.create(kind="expired-kept", subject=item.uid, oid=item.oid, item_name="x", reason="kept: seeded")
+    Deletion.objects.create(uid=item.uid, oid=item.oid, storage=source, state="failed")
     return {"admin": admin_account, "config": config, "storage": source, "item": item, "job": job, "token": token_row}

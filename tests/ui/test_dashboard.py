@@ -231,7 +231,7 @@ def test_a_fresh_copy_counts_by_its_default_uid_expiry_and_the_card_says_nothing
     assert text.startswith("For information:")
     assert "uid_expiration is 36 h after it was made unless the client gives one (DLM_UID_EXPIRATION_HOURS)" in text
     assert "so fresh copies count here" in text
-    assert "Nothing expires or deletes copies automatically yet" in text
+    assert "Past that date the lifecycle deletes a copy once its object can spare it" in text
     assert "Expiring within" not in html
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, F, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -26,7 +28,8 @@ from accounts.roles import Role
 from catalogue.choices import ConfigType, ItemState
 from catalogue.models import DataItem, Storage, StorageConfig
 from core.units import human_size
-from migrations_app.models import Migration
+from lifecycle.models import Hold, LifecyclePass
+from migrations_app.models import Deletion, Migration
 from migrations_app.states import ACTIVE, FAILURES, JobState
 from ui.access import role_required
 
@@ -151,6 +154,29 @@ def _latest_failures() -> list[dict[str, Any]]:
     return [{"job": job, "reason": first_line(job.last_error)} for job in jobs]
 
 
+def _lifecycle_figures() -> dict[str, Any]:
+    """What the lifecycle holds back, its deletions under way and failed, and its last pass (not
+    a dry run), in two queries: the deletions counted by state through the ``state`` index, the
+    last pass with the count of holds (a pass makes them: with no pass there are none)."""
+    by_state = dict(
+        Deletion.objects.filter(state__in=ACTIVE + FAILURES).order_by().values_list("state").annotate(n=Count("*"))
+    )
+    held = RawSQL(f"SELECT COUNT(*) FROM {connection.ops.quote_name(Hold._meta.db_table)}", ())  # noqa: S611
+    last = (
+        LifecyclePass.objects.filter(dry_run=False)
+        .only("pass_id", "started_at", "state")
+        .annotate(held=held)
+        .order_by("-pass_id")
+        .first()
+    )
+    return {
+        "held": last.held if last else 0,
+        "deleting": sum(by_state.get(state, 0) for state in ACTIVE),
+        "deletions_failed": sum(by_state.get(state, 0) for state in FAILURES),
+        "last_pass": last,
+    }
+
+
 def first_line(text: str) -> str:
     """The first non-empty line of a message (a job's ``last_error``)."""
     return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
@@ -160,8 +186,8 @@ def first_line(text: str) -> str:
 @role_required(Role.VIEWER)
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The catalogue at a glance: items by state, storages' use and reachability, copy jobs of the
-    last day, copies whose uid expiry falls within a week (information only: nothing acts on it
-    yet), and the latest failures with their reasons."""
+    last day, copies whose uid expiry falls within a week, the lifecycle (what it holds back, its
+    deletions, its last pass), and the latest failures with their reasons."""
     figures = catalogue_figures()
     states = figures["states"]
     storages = list(Storage.objects.select_related("location").order_by("storage_name"))
@@ -175,6 +201,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "jobs": _job_counts(timezone.now() - timedelta(hours=JOBS_HOURS)),
         "jobs_hours": JOBS_HOURS,
         "failures": _latest_failures(),
+        "lifecycle": _lifecycle_figures(),
         "expiring_days": EXPIRING_DAYS,
         "uid_expiration_hours": round(settings.DLM_UID_EXPIRATION.total_seconds() / 3600),
         "figures_seconds": settings.DLM_UI_FIGURES_SECONDS,

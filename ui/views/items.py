@@ -1,5 +1,6 @@
 """Pages: the items list (search, filters, keyset pages) and an item's page, with its copies,
-history and copy jobs, and the operator's actions on it.
+history and copy jobs, and the operator's actions on it (its object's lifecycle page is
+``ui.views.item_lifecycle``).
 
 The actions call the services the API calls, and read their form fields as the API operation
 reads its parameters (``ui.action_fields``): the same values are accepted and the same messages
@@ -27,6 +28,7 @@ from audit.selectors import audit_query
 from catalogue import services
 from catalogue.choices import ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
+from catalogue.phases import at_least
 from core.units import human_size
 from migrations_app.models import Migration
 from migrations_app.services import copy_job_create
@@ -104,7 +106,7 @@ def items_list(request: HttpRequest) -> HttpResponse:
 # --- the item page ------------------------------------------------------------------------------
 
 
-def _find(uid_text: str) -> DataItem | None:
+def item_find(uid_text: str) -> DataItem | None:
     try:
         uid = uuid.UUID(uid_text)
     except ValueError:
@@ -112,7 +114,7 @@ def _find(uid_text: str) -> DataItem | None:
     return DataItem.objects.select_related("storage").filter(uid=uid).first()
 
 
-def _not_found(request: HttpRequest, uid_text: str) -> HttpResponse:
+def item_not_found(request: HttpRequest, uid_text: str) -> HttpResponse:
     return render(request, "ui/items/not_found.html", {"uid": uid_text}, status=404)
 
 
@@ -224,6 +226,7 @@ def _detail(
         "invalid": refused_fields(refused) if refused else set(),
         "form": form,
         "size_shown": human_size(item.item_size),
+        "at_target": at_least(item.oid_phase, item.target_phase),
     }
     if has_role(request.user, Role.OPERATOR):  # the actions' storage choices
         context["storages"] = [name for _, name in _storages()]
@@ -235,9 +238,9 @@ def _detail(
 def item_detail(request: HttpRequest, uid: str) -> HttpResponse:
     """One item: its columns, every copy of its object, its history, its copy jobs; the actions
     for operators."""
-    item = _find(uid)
+    item = item_find(uid)
     if item is None:
-        return _not_found(request, uid)
+        return item_not_found(request, uid)
     return _detail(request, item)
 
 
@@ -247,9 +250,9 @@ def item_detail(request: HttpRequest, uid: str) -> HttpResponse:
 def _act(request: HttpRequest, uid: str, action: str, act: Callable[[DataItem], tuple[str, str]]) -> HttpResponse:
     """Run an action on the item: on success a message and a redirect (``act`` answers both);
     refused, the item page again with the reasons, and nothing written."""
-    item = _find(uid)
+    item = item_find(uid)
     if item is None:
-        return _not_found(request, uid)
+        return item_not_found(request, uid)
     try:
         message, target = act(item)
     except REFUSALS as exc:
