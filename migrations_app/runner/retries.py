@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.conf import Conf as QConf
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import schedule
 
@@ -134,7 +135,11 @@ def _pending_tasks(func: str, stale: datetime) -> set[int]:
     a day by default): it does not count. (Sent again while a live cluster still holds it, the task
     runs twice; the second finds nothing to claim.)"""
     pending: set[int] = set()
-    for task in OrmQ.objects.filter(Q(lock__isnull=True) | Q(lock__gte=stale)):
+    # django-q2's ORM broker keeps a waiting task's ``lock`` at or before now, and sets a taken
+    # one's to the time it was taken plus its ``retry`` (when it would deliver it again).
+    waiting = Q(lock__isnull=True) | Q(lock__lte=timezone.now())
+    taken_since = Q(lock__gte=stale + timedelta(seconds=QConf.RETRY))
+    for task in OrmQ.objects.filter(waiting | taken_since):
         if task.task.get("func") == func and task.task.get("args"):
             pending.add(int(task.task["args"][0]))
     return pending
