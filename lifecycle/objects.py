@@ -33,6 +33,7 @@ COPY_COLUMNS = (
     "parents",
     "metadata",
     "expired",
+    "uri",
 )
 
 
@@ -56,6 +57,7 @@ class Copy:
     parents: uuid.UUID | None
     metadata: dict | None
     expired: bool | None
+    uri: str | None
     deletion_id: int | None = None  # an active deletion is removing it
     written_by: int | None = None  # an active copy job is writing it (its migration_id)
 
@@ -81,6 +83,7 @@ class PendingCopy:
     state: str
     reason: str
     cancel_requested: bool = False
+    source_uid: uuid.UUID | None = None
 
 
 @dataclass
@@ -90,6 +93,9 @@ class ObjectState:
     oid: uuid.UUID
     copies: list[Copy] = field(default_factory=list)
     pending: list[PendingCopy] = field(default_factory=list)
+    # Storages where its name is taken by another row (a deleted copy's tombstone, another item):
+    # a copy cannot be registered there under the name (one name per storage).
+    name_taken: set[uuid.UUID] = field(default_factory=set)
 
     @property
     def counted(self) -> list[Copy]:
@@ -153,12 +159,20 @@ def objects_load(oids: Iterable[uuid.UUID], *, lock: bool = False) -> dict[uuid.
         by_uid[uid].deletion_id = deletion_id
     jobs = Migration.objects.filter(oid__in=oids, state__in=ACTIVE).values_list(
         "migration_id", "oid", "destination_uid", "destination_storage_id", "origin", "state", "reason",
-        "cancel_requested",
+        "cancel_requested", "source_uid",
     )  # fmt: skip
-    for migration_id, oid, destination_uid, destination_id, origin, state, reason, cancelling in jobs:
+    for migration_id, oid, destination_uid, destination_id, origin, state, reason, cancelling, source_uid in jobs:
         if destination_uid in by_uid:
             by_uid[destination_uid].written_by = migration_id
-        objects[oid].pending.append(PendingCopy(migration_id, destination_id, origin, state, reason, cancelling))
+        objects[oid].pending.append(
+            PendingCopy(migration_id, destination_id, origin, state, reason, cancelling, source_uid)
+        )
     for copy in copies:
         objects[copy.oid].copies.append(copy)
+    names = {obj.name: obj for obj in objects.values() if obj.name}
+    if names:
+        rows = DataItem.objects.filter(item_name__in=list(names), storage__isnull=False)
+        for name, storage_id, uid in rows.values_list("item_name", "storage_id", "uid"):
+            if uid not in by_uid:
+                names[name].name_taken.add(storage_id)
     return objects

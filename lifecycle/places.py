@@ -76,6 +76,7 @@ class Places:
         *,
         exclude: set[uuid.UUID],
         size: int | None,
+        name_taken: set[uuid.UUID] = frozenset(),
         have: str,
         target: str | None = None,
         min_phase: str | None = None,
@@ -85,8 +86,9 @@ class Places:
         else among those of ``min_phase`` or more, first those that bring the object to
         ``target`` with this one copy, then by phase (highest first), then by free room (most
         first). Never a storage in ``exclude`` (it holds a copy, or one is on its way), nor one
-        that is retired, unavailable, unreachable, without an rclone config or without room for
-        ``size`` bytes. The place, or None and why."""
+        that is retired, unavailable, unreachable, without an rclone config, without room for
+        ``size`` bytes, or where the object's name is taken (``name_taken``: one name per storage,
+        and a deleted copy keeps its record). The place, or None and why."""
         self._measure()
         if storage_id is not None:
             place = self.all.get(storage_id)
@@ -94,6 +96,8 @@ class Places:
                 return None, "its storage no longer exists"
             if place.storage_id in exclude:
                 return None, f"{place.name} holds a copy already, or one is on its way"
+            if place.storage_id in name_taken:
+                return None, f"{place.name} has its name taken (a deleted copy's record, or another item)"
             if place.refusal:
                 return None, f"{place.name} takes no copy: {place.refusal}"
             if not place.fits(size):
@@ -106,6 +110,8 @@ class Places:
                 continue
             if place.refusal:
                 reasons.append(f"{place.name} ({place.refusal})")
+            elif place.storage_id in name_taken:
+                reasons.append(f"{place.name} (its name is taken there: a deleted copy's record, or another item)")
             elif not place.fits(size):
                 reasons.append(f"{place.name} (full)")
             else:

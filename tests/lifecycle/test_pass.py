@@ -328,3 +328,38 @@ def test_the_whole_flow_on_s3_copy_up_then_the_expired_source_goes(gas, s3_serve
     assert copies_of(item.oid) == {"gas": "DELETED", "archive": "READY"}
     assert not gas.path("obs/flow.ms").exists()
     assert DataItem.objects.get(oid=item.oid, storage=archive.storage).oid_phase == "SOLID"
+
+
+def test_a_storage_where_the_objects_name_is_taken_is_passed_over_with_the_reason(gas, liquid, solid):
+    from lifecycle.services import copy_delete
+
+    item = register(gas, "obs/again.ms")
+    _copy(item, solid)
+    copy_delete(uid=DataItem.objects.get(oid=item.oid, storage=solid.storage).uid, user="op", force=True)
+    run_jobs()  # the SOLID copy is DELETED: its record keeps the name on that storage
+
+    lifecycle_pass()
+
+    [job] = Migration.objects.filter(state__in=ACTIVE)
+    assert job.destination_storage == liquid.storage
+    run_jobs()
+    age(item.oid)
+    report = lifecycle_pass()  # LIQUID + GAS is LIQUID, below SOLID, and SOLID cannot take it
+    [held] = [d for d in report.decisions if d.step == "target-phase"]
+    assert held.action == "keep" and "solid (its name is taken there" in held.reason
+
+
+def test_two_objects_of_one_name_planned_to_one_storage_fall_back_to_one_job_at_a_time(tmp_path, gas, solid):
+    other_disk = local_place(tmp_path, "gas2", "GAS")
+    first = register(gas, "obs/twin.ms", b"first")
+    second = register(other_disk, "obs/twin.ms", b"second")  # another object of the same name
+
+    report = lifecycle_pass()
+
+    decisions = {d.oid: d for d in report.decisions if d.step == "target-phase"}
+    actions = sorted(d.action for d in decisions.values())
+    assert actions == ["copy", "wait"]  # the batch was refused whole, then asked one at a time
+    [waiting] = [d for d in decisions.values() if d.action == "wait"]
+    assert "already registered on storage" in waiting.reason
+    [job] = Migration.objects.all()
+    assert job.oid in (first.oid, second.oid) and job.destination_storage == solid.storage
