@@ -38,8 +38,9 @@ from django.utils import timezone
 from catalogue.choices import ItemState
 from catalogue.models import BELOW_TARGET_OPEN, EXPIRY_DUE, DataItem
 from catalogue.phases import at_least, combine, oid_phases_refresh, weight
+from catalogue.services.ingest import uri_problem
 from core.actor import Auth, Via, acting, unattended
-from core.errors import DataLifecycleError
+from core.errors import DataLifecycleError, ValueAlreadyInDB
 from lifecycle.models import Hold, HoldKind, Lease, LifecyclePass, PassState, PlacementRule
 from lifecycle.objects import Copy, ObjectState, objects_load
 from lifecycle.places import Places
@@ -47,6 +48,12 @@ from lifecycle.rules import need, rule_filter, rules_enabled, rules_matching
 from migrations_app.choices import JobOrigin
 from migrations_app.models import Deletion, Migration
 from migrations_app.services import copy_job_cancel, copy_job_create, deletion_job_create
+from migrations_app.services.planned import (
+    PlannedCopy,
+    PlannedDeletion,
+    copy_jobs_create_planned,
+    deletion_jobs_create_planned,
+)
 from migrations_app.states import ACTIVE, JobState
 
 log = logging.getLogger("dlm.lifecycle")
@@ -82,8 +89,8 @@ class PassReport:
     """What a pass did, by step; its decisions."""
 
     dry_run: bool
-    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     decisions: list[Decision] = field(default_factory=list)
+    tallies: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # besides the decisions
     pass_id: int | None = None
     duration: float = 0.0
     state: str = PassState.RUNNING
@@ -91,18 +98,25 @@ class PassReport:
     queries: int | None = None
 
     def add(self, decision: Decision) -> None:
-        self.counts[decision.step][decision.action] += 1
         self.decisions.append(decision)
 
     def count(self, step: str, what: str, n: int = 1) -> None:
-        self.counts[step][what] += n
+        """Count something the pass saw and left, without a decision (an object within its grace…)."""
+        self.tallies[step][what] += n
 
     @property
     def changes(self) -> int:
         return sum(1 for decision in self.decisions if decision.action in ("delete", "copy", "cancel"))
 
     def counts_dict(self) -> dict[str, dict[str, int]]:
-        return {step: dict(counter) for step, counter in self.counts.items() if counter}
+        """Decisions by step and action (a decision's action is final once its batch is written),
+        and the other counts."""
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for decision in self.decisions:
+            counts[decision.step][decision.action] += 1
+        for step, tally in self.tallies.items():
+            counts[step].update(tally)
+        return {step: dict(counter) for step, counter in counts.items() if counter}
 
 
 class LeaseLost(Exception):
@@ -152,6 +166,9 @@ class LifecycleRun:
         self._places: Places | None = None
         self._rule_list: list[PlacementRule] | None = None
         self._retry_failed_after = self.now - timedelta(seconds=settings.DLM_LIFECYCLE_RETRY_FAILED)
+        # the batch's jobs, asked for together at its end (``_flush``), with their decisions
+        self._planned_copies: list[tuple[PlannedCopy, Decision]] = []
+        self._planned_deletions: list[tuple[PlannedDeletion, Decision]] = []
 
     @property
     def places(self) -> Places:
@@ -250,6 +267,57 @@ class LifecycleRun:
             return
         with transaction.atomic():
             decide(objects_load(oids, lock=True))
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the batch's planned jobs together (``migrations_app.services.planned``); should
+        the database refuse them (a rule broken by a request that came in another way), ask for
+        them one at a time instead, each with its own refusal."""
+        copies, deletions = self._planned_copies, self._planned_deletions
+        self._planned_copies, self._planned_deletions = [], []
+        try:
+            with transaction.atomic():
+                made = copy_jobs_create_planned(
+                    plans=[plan for plan, _ in copies], user=LIFECYCLE_USER, origin=JobOrigin.LIFECYCLE
+                )
+                gone = deletion_jobs_create_planned(
+                    plans=[plan for plan, _ in deletions], user=LIFECYCLE_USER, origin=JobOrigin.LIFECYCLE
+                )
+        except ValueAlreadyInDB:
+            for plan, decision in copies:
+                self._copy_one(plan, decision)
+            for plan, decision in deletions:
+                self._delete_one(plan, decision)
+            return
+        for (_, decision), job in zip(copies, made, strict=True):
+            decision.job = job.migration_id
+        for (_, decision), job in zip(deletions, gone, strict=True):
+            decision.job = job.deletion_id
+
+    def _copy_one(self, plan: PlannedCopy, decision: Decision) -> None:
+        try:
+            job = copy_job_create(
+                user=LIFECYCLE_USER,
+                uid=plan.source_uid,
+                destination_id=plan.destination_id,
+                origin=JobOrigin.LIFECYCLE,
+                reason=plan.reason,
+                uid_expiration=plan.uid_expiration,
+            )
+        except DataLifecycleError as exc:
+            decision.action, decision.reason = "wait", f"{decision.reason}; the copy was refused: {exc}"
+            return
+        decision.job = job.migration_id
+
+    def _delete_one(self, plan: PlannedDeletion, decision: Decision) -> None:
+        try:
+            deletion = deletion_job_create(
+                uid=plan.uid, user=LIFECYCLE_USER, reason=plan.reason, origin=JobOrigin.LIFECYCLE, forced=plan.forced
+            )
+        except DataLifecycleError as exc:
+            decision.action, decision.reason = "wait", f"{decision.reason}; not deleted now: {exc}"
+            return
+        decision.job = deletion.deletion_id
 
     # -- 1. object expiry
 
@@ -427,10 +495,12 @@ class LifecycleRun:
     ) -> str | None:
         """Ask for a copy of ``obj`` to the best place. None when it was asked for (or would be);
         else why there is nowhere to put it (a "keep" decision recorded)."""
-        source = max(obj.counted, key=lambda copy: (weight(copy.storage_phase), str(copy.uid)))
+        # the most resilient copy on a storage that can be read (configured, reachable)
+        source = max(obj.counted, key=lambda copy: (self._readable(copy), weight(copy.storage_phase), str(copy.uid)))
         place, why_not = self.places.choose(
             exclude=obj.holds_on(),
             size=source.item_size,
+            name_taken=obj.name_taken,
             have=have,
             target=target,
             min_phase=min_phase,
@@ -442,42 +512,36 @@ class LifecycleRun:
             return why_not
         decision = Decision(step, "copy", str(obj.oid), reason, destination=place.name, **about)
         if not self.dry_run:
-            expiry = self.now + rule.lifetime if rule and rule.lifetime else None
-            try:
-                with transaction.atomic():
-                    job = copy_job_create(
-                        user=LIFECYCLE_USER,
-                        uid=source.uid,
-                        destination_id=place.storage_id,
-                        origin=JobOrigin.LIFECYCLE,
-                        reason=reason if not rule else f"rule {rule.name}: {reason}",
-                        uid_expiration=expiry,
-                    )
-            except DataLifecycleError as exc:
-                self.report.add(Decision(step, "wait", str(obj.oid), f"{reason}; the copy was refused: {exc}", **about))
-                return None
-            decision.job = job.migration_id
+            plan = PlannedCopy(
+                source_uid=source.uid,
+                destination_id=place.storage_id,
+                reason=reason if not rule else f"rule {rule.name}: {reason}",
+                uid_expiration=self.now + rule.lifetime if rule and rule.lifetime else None,
+            )
+            if self._readable(source) and uri_problem(source.uri or "") is None:
+                self._planned_copies.append((plan, decision))
+            else:  # the copy service says what is wrong with it
+                self._copy_one(plan, decision)
         self.places.take(place, source.item_size)
         self.report.add(decision)
         return None
 
+    def _readable(self, copy: Copy) -> bool:
+        place = self.places.all.get(copy.storage_id)
+        return place is not None and place.refusal in ("", "retired", "not available")
+
     def _delete(self, step: str, obj: ObjectState, copy: Copy, reason: str, *, forced: bool = False) -> None:
         decision = Decision(step, "delete", str(obj.oid), reason, **_about(copy))
-        if not self.dry_run:
-            try:
-                with transaction.atomic():
-                    deletion = deletion_job_create(
-                        uid=copy.uid, user=LIFECYCLE_USER, reason=reason, origin=JobOrigin.LIFECYCLE, forced=forced
-                    )
-            except DataLifecycleError as exc:
-                why = f"{reason}; not deleted now: {exc}"
-                self.report.add(Decision(step, "wait", str(obj.oid), why, **_about(copy)))
-                return
-            decision.job = deletion.deletion_id
-            copy.deletion_id = deletion.deletion_id  # it no longer counts for the next decisions
-        else:
-            copy.deletion_id = -1
+        copy.deletion_id = -1  # it no longer counts for the next decisions
         self.report.add(decision)
+        if self.dry_run:
+            return
+        plan = PlannedDeletion(uid=copy.uid, reason=reason, forced=forced)
+        read = any(job.source_uid == copy.uid for job in obj.pending)
+        if copy.storage_id is None or copy.container or read or copy.written_by is not None:
+            self._delete_one(plan, decision)  # the deletion service judges these itself
+        else:
+            self._planned_deletions.append((plan, decision))
 
     def _cancel(self, step: str, obj: ObjectState, migration_id: int, reason: str) -> None:
         decision = Decision(step, "cancel", str(obj.oid), reason, job=migration_id)
@@ -572,7 +636,7 @@ def _pending_copy(places: Places, storage_id: uuid.UUID) -> Copy:
         uid=uuid.uuid4(), oid=uuid.uuid4(), item_name=None, item_type=None, item_state=ItemState.READY,
         storage_id=storage_id, storage_name=place.name if place else None,
         storage_phase=place.phase if place else None, target_phase=None, uid_creation=timezone.now(),
-        uid_expiration=None, oid_expiration=None, item_size=None, parents=None, metadata=None, expired=False,
+        uid_expiration=None, oid_expiration=None, item_size=None, parents=None, metadata=None, expired=False, uri=None,
     )  # fmt: skip
 
 

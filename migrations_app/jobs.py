@@ -38,3 +38,12 @@ def deletion_job_enqueue(deletion_id: int) -> None:
     """Queue the deletion for a worker once the current transaction commits (the caller's
     transaction, when it runs inside one)."""
     transaction.on_commit(lambda: deletion_task_send(deletion_id))
+
+
+def jobs_enqueue_with(task: str, job_ids: list[int]) -> None:
+    """Queue many jobs' tasks in the current transaction, so that they become visible to the
+    workers when it commits, with the jobs. (The queue is django-q2's ORM broker in DLM's own
+    database: a task inserted in the transaction is committed or rolled back with it. Sending
+    them after the commit instead would cost a connection check and a commit per task.)"""
+    for job_id in job_ids:
+        task_send(task, job_id)
