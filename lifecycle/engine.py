@@ -21,13 +21,9 @@ dies). A dry run decides the same way and writes nothing.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,16 +33,19 @@ from django.utils import timezone
 
 from catalogue.choices import ItemState
 from catalogue.models import BELOW_TARGET_OPEN, EXPIRY_DUE, DataItem
-from catalogue.phases import at_least, combine, oid_phases_refresh, weight
+from catalogue.phases import at_least, oid_phases_refresh, weight
 from catalogue.services.ingest import uri_problem
 from core.actor import Auth, Via, acting, unattended
 from core.errors import DataLifecycleError, ValueAlreadyInDB
-from lifecycle.models import Hold, HoldKind, Lease, LifecyclePass, PassState, PlacementRule
+from lifecycle.lease import LeaseLost, abandoned_passes_close, lease_release, lease_take
+from lifecycle.models import Hold, HoldKind, LifecyclePass, PassState, PlacementRule
 from lifecycle.objects import Copy, ObjectState, objects_load
 from lifecycle.places import Places
-from lifecycle.rules import need, rule_filter, rules_enabled, rules_matching
+from lifecycle.report import DECISIONS_KEPT, STEPS, Decision, PassReport
+from lifecycle.rules import deletion_refusal, need, rule_filter, rules_enabled, rules_matching
 from migrations_app.choices import JobOrigin
 from migrations_app.models import Deletion, Migration
+from migrations_app.runner.claim import worker_name
 from migrations_app.services import copy_job_cancel, copy_job_create, deletion_job_create
 from migrations_app.services.planned import (
     PlannedCopy,
@@ -59,88 +58,6 @@ from migrations_app.states import ACTIVE, JobState
 log = logging.getLogger("dlm.lifecycle")
 
 LIFECYCLE_USER = "dlm-lifecycle"  # who the copy and deletion jobs the lifecycle asks for are by
-LEASE = "pass"
-DECISIONS_KEPT = 500  # decisions a pass row keeps, with their reasons (a dry run returns them all)
-
-STEPS = ("oid-expiry", "uid-expiry", "target-phase", "rules")
-
-
-@dataclass
-class Decision:
-    """One thing the pass did (or, in a dry run, would do), and why."""
-
-    step: str
-    action: str  # delete, copy, keep, cancel, wait
-    oid: str
-    reason: str
-    uid: str = ""
-    item_name: str = ""
-    storage: str = ""
-    destination: str = ""
-    rule: str = ""
-    job: int | None = None  # the copy or deletion job it made
-
-    def as_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value not in ("", None)}
-
-
-@dataclass
-class PassReport:
-    """What a pass did, by step; its decisions."""
-
-    dry_run: bool
-    decisions: list[Decision] = field(default_factory=list)
-    tallies: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # besides the decisions
-    pass_id: int | None = None
-    duration: float = 0.0
-    state: str = PassState.RUNNING
-    error: str = ""
-    queries: int | None = None
-
-    def add(self, decision: Decision) -> None:
-        self.decisions.append(decision)
-
-    def count(self, step: str, what: str, n: int = 1) -> None:
-        """Count something the pass saw and left, without a decision (an object within its grace…)."""
-        self.tallies[step][what] += n
-
-    @property
-    def changes(self) -> int:
-        return sum(1 for decision in self.decisions if decision.action in ("delete", "copy", "cancel"))
-
-    def counts_dict(self) -> dict[str, dict[str, int]]:
-        """Decisions by step and action (a decision's action is final once its batch is written),
-        and the other counts."""
-        counts: dict[str, Counter] = defaultdict(Counter)
-        for decision in self.decisions:
-            counts[decision.step][decision.action] += 1
-        for step, tally in self.tallies.items():
-            counts[step].update(tally)
-        return {step: dict(counter) for step, counter in counts.items() if counter}
-
-
-class LeaseLost(Exception):
-    """Another worker runs the lifecycle now (this one's lease ran out)."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-# --- the lease ------------------------------------------------------------------------------------
-
-
-def lease_take(holder: str, *, seconds: int | None = None) -> bool:
-    """Take (or renew) the pass's lease for ``holder``; False while another holder's is valid."""
-    now = timezone.now()
-    until = now + timedelta(seconds=seconds or settings.DLM_LIFECYCLE_LEASE)
-    Lease.objects.get_or_create(name=LEASE)
-    taken = Lease.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder), name=LEASE)
-    return taken.update(holder=holder, expires_at=until) == 1
-
-
-def lease_release(holder: str) -> None:
-    Lease.objects.filter(name=LEASE, holder=holder).update(holder="", expires_at=None)
 
 
 # --- the pass -------------------------------------------------------------------------------------
@@ -194,7 +111,7 @@ class LifecycleRun:
         began = time.monotonic()
         row = None
         if not self.only_rule:
-            _abandoned_passes_close()
+            abandoned_passes_close()
             row = LifecyclePass.objects.create(dry_run=self.dry_run, worker=self.holder, started_at=self.now)
             self.report.pass_id = row.pk
         try:
@@ -600,26 +517,6 @@ class LifecycleRun:
         return set(rows)
 
 
-def deletion_refusal(obj: ObjectState, copy: Copy, rules: list[PlacementRule]) -> str:
-    """Why deleting ``copy`` would leave ``obj`` short, or "" when it may go: never the last READY
-    copy; the copies that count without it must give the object its target phase, and every rule
-    it matches must not ask for more than it did with it."""
-    if not copy.counts:
-        return ""
-    others = [other for other in obj.counted if other.uid != copy.uid]
-    if not others:
-        return f"{copy.uid} is the last READY copy of object {obj.oid}"
-    after = combine(other.storage_phase for other in others)
-    target = obj.target
-    if target and not at_least(after, target):
-        return f"would leave the object at {after} below its target {target}"
-    for rule in rules:
-        before, without = need(rule, obj.counted), need(rule, others)
-        if without.copies > before.copies or (without.storage_id and not before.storage_id):
-            return f"would break {without.describe()}"
-    return ""
-
-
 def _being_deleted() -> QuerySet:
     """The copies an active deletion is removing (they are left until it has ended)."""
     return Deletion.objects.filter(state__in=ACTIVE).values("uid")
@@ -638,14 +535,6 @@ def _pending_copy(places: Places, storage_id: uuid.UUID) -> Copy:
         storage_phase=place.phase if place else None, target_phase=None, uid_creation=timezone.now(),
         uid_expiration=None, oid_expiration=None, item_size=None, parents=None, metadata=None, expired=False, uri=None,
     )  # fmt: skip
-
-
-def _abandoned_passes_close() -> None:
-    """Passes left running by a worker that died (no lease holds them any more): abandoned."""
-    held = Lease.objects.filter(name=LEASE).values_list("holder", flat=True).first() or ""
-    LifecyclePass.objects.filter(state=PassState.RUNNING).exclude(worker=held).update(
-        state=PassState.ABANDONED, error="its worker stopped before the pass ended"
-    )
 
 
 def lifecycle_pass(*, dry_run: bool = False, now: datetime | None = None, batch: int | None = None) -> PassReport:

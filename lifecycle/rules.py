@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from catalogue.choices import ItemState
-from catalogue.phases import at_least
+from catalogue.phases import at_least, combine
 from lifecycle.models import PlacementRule
 from lifecycle.objects import Copy, ObjectState
 
@@ -152,3 +152,23 @@ def rules_enabled() -> list[PlacementRule]:
 
 def rules_matching(rules: list[PlacementRule], obj: ObjectState) -> list[PlacementRule]:
     return [rule for rule in rules if matches(rule, obj)]
+
+
+def deletion_refusal(obj: ObjectState, copy: Copy, rules: list[PlacementRule]) -> str:
+    """Why deleting ``copy`` would leave ``obj`` short, or "" when it may go: never the last READY
+    copy; the copies that count without it must give the object its target phase, and every rule
+    it matches must not ask for more than it did with it."""
+    if not copy.counts:
+        return ""
+    others = [other for other in obj.counted if other.uid != copy.uid]
+    if not others:
+        return f"{copy.uid} is the last READY copy of object {obj.oid}"
+    after = combine(other.storage_phase for other in others)
+    target = obj.target
+    if target and not at_least(after, target):
+        return f"would leave the object at {after} below its target {target}"
+    for rule in rules:
+        before, without = need(rule, obj.counted), need(rule, others)
+        if without.copies > before.copies or (without.storage_id and not before.storage_id):
+            return f"would break {without.describe()}"
+    return ""

@@ -27,10 +27,9 @@ from core.errors import (
     ValueAlreadyInDB,
 )
 from core.rows import json_value
-from lifecycle.engine import deletion_refusal
 from lifecycle.models import Hold, PlacementRule
 from lifecycle.objects import objects_load
-from lifecycle.rules import glob_regex, is_glob, need, rules_enabled, rules_matching
+from lifecycle.rules import deletion_refusal, need, rules_enabled, rules_matching
 from migrations_app.choices import JobOrigin
 from migrations_app.models import Deletion, Migration
 from migrations_app.services import deletion_job_create
@@ -290,11 +289,6 @@ def _rule_check(rule: PlacementRule, *, body: str | None) -> None:
         refuse("lifetime", "lifetime should be positive", str(rule.lifetime))
     if rule.metadata_value and not rule.metadata_key:
         refuse("metadata_value", "metadata_value needs a metadata_key", rule.metadata_value)
-    if rule.item_name_pattern and is_glob(rule.item_name_pattern):
-        try:
-            glob_regex(rule.item_name_pattern)
-        except Exception:  # noqa: BLE001 - any failure is a bad pattern
-            refuse("item_name_pattern", "Not a glob pattern", rule.item_name_pattern)
     if errors:
         raise FieldErrors(errors)
 

@@ -11,8 +11,9 @@ from core.paging import PAGING, page
 from core.rows import json_value
 from core.schemas import row_schema
 from lifecycle import services
-from lifecycle.engine import PassReport, lifecycle_pass, rule_preview
+from lifecycle.engine import lifecycle_pass, rule_preview
 from lifecycle.models import LifecyclePass, PlacementRule
+from lifecycle.report import PassReport
 from migrations_app.models import Deletion
 from migrations_app.rows import DELETION_COLUMNS, deletion_row
 

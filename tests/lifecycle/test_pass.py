@@ -257,7 +257,7 @@ def test_a_pass_is_recorded_with_its_counts_and_duration(gas):
 
 
 def test_only_one_pass_runs_at_a_time_and_a_dead_workers_lease_runs_out(gas):
-    from lifecycle.engine import lease_take
+    from lifecycle.lease import lease_take
 
     assert lease_take("other-host:1", seconds=60)
     skipped = lifecycle_pass()

@@ -27,8 +27,9 @@ from accounts.roles import Role
 from catalogue.models import DataItem
 from core.errors import DataLifecycleError, ObjectNotFound
 from lifecycle import services
-from lifecycle.engine import DECISIONS_KEPT, STEPS, lifecycle_pass, rule_preview
+from lifecycle.engine import lifecycle_pass, rule_preview
 from lifecycle.models import Hold, HoldKind, LifecyclePass, PassState, PlacementRule
+from lifecycle.report import DECISIONS_KEPT, STEPS
 from migrations_app.models import Deletion
 from migrations_app.services import deletion_job_cancel, deletion_job_retry
 from migrations_app.states import ACTIVE, DELETION_CANCELLABLE, FAILURES, RETRYABLE

@@ -8,7 +8,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from lifecycle.engine import PassReport, lifecycle_pass
+from lifecycle.engine import lifecycle_pass
+from lifecycle.report import PassReport
 
 
 class Command(BaseCommand):
