@@ -30,8 +30,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-# Tests write files while a server runs: a cached directory listing would hide them.
-_NO_DIR_CACHE = ("--dir-cache-time", "0s")
+# Tests write files while a server runs: a cached directory listing would hide them. Not "0s": with
+# a zero cache time rclone's VFS re-arms its cache cleanup at once, without end, and the server
+# spins on every core (millions of goroutines) until each later request times out.
+_NO_DIR_CACHE = ("--dir-cache-time", "1ms")
 
 
 def _serve(args: list[str], port: int) -> subprocess.Popen:
@@ -52,9 +54,15 @@ def _serve(args: list[str], port: int) -> subprocess.Popen:
     raise RuntimeError(f"rclone serve {args[0]} did not listen on port {port}")
 
 
-# One server per test, not per session: ``rclone serve s3`` at times keeps spinning on both cores
-# after something has been written into it, which slows every later test that shares the server
-# (or the machine) until their rclone calls time out; a test's server ends with the test.
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
 def s3_server(tmp_path_factory) -> Iterator[StorageServer]:
     """An S3 server with bucket ``bucket1``; keys ``AKTEST`` and a random secret."""
@@ -74,8 +82,7 @@ def s3_server(tmp_path_factory) -> Iterator[StorageServer]:
         },
     }
     yield StorageServer(root, config, secret)
-    process.terminate()
-    process.wait(10)
+    _stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -98,5 +105,4 @@ def sftp_server(tmp_path_factory) -> Iterator[StorageServer]:
         },
     }
     yield StorageServer(root, config, password)
-    process.terminate()
-    process.wait(10)
+    _stop(process)
