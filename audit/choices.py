@@ -22,6 +22,7 @@ class ObjectType(models.TextChoices):
     MIGRATION = "migration"
     DELETION = "deletion"
     PLACEMENT_RULE = "placement_rule"
+    SCAN_FINDING = "scan_finding"
     API_TOKEN = "api_token", "API token"
     USER = "user"
     GROUP = "group"

@@ -124,6 +124,12 @@ class Storage(AuditedModel):
     storage_retired = models.BooleanField(default=False)
     storage_retire_date = models.DateTimeField(null=True, blank=True)
     storage_date = models.DateTimeField(default=timezone.now)
+    # DLM's own: what the backend said of its space when last asked (rclone ``about``), where it
+    # can say; ``storage_measure_error`` why it could not, else empty.
+    storage_total_bytes = models.BigIntegerField(null=True, blank=True)
+    storage_free_bytes = models.BigIntegerField(null=True, blank=True)
+    storage_measured_at = models.DateTimeField(null=True, blank=True)
+    storage_measure_error = models.TextField(blank=True, default="")
 
     class Meta:
         db_table = "storage"
@@ -230,6 +236,9 @@ class DataItem(AuditedModel):
     # the storages change (``catalogue.phases.lifecycle_reconsider``). ``expired`` likewise marks a
     # copy the lifecycle found expired and had to keep.
     lifecycle_hold = models.BooleanField(default=False)
+    # DLM's own: when the copy's bytes were last found as recorded (by its copy job's verification
+    # or a fixity check, ``integrity``); the fixity schedule checks the oldest first.
+    last_verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "data_item"
@@ -238,7 +247,10 @@ class DataItem(AuditedModel):
             models.UniqueConstraint(fields=["item_name", "storage"], name="data_item_unique_name_per_storage"),
         ]
         indexes = [
-            models.Index(fields=["storage", "item_state"], name="data_item_storage_state"),
+            # ...with the size, so that a storage's use is summed from the index alone
+            models.Index(fields=["storage", "item_state", "item_size"], name="data_item_storage_use"),
+            # the fixity schedule's "which READY copies were verified longest ago?"
+            models.Index(fields=["item_state", "last_verified_at"], name="data_item_fixity_due"),
             models.Index(fields=["item_state", "uid_expiration"], name="data_item_state_expiration"),
             models.Index(fields=["oid_expiration"], name="data_item_oid_expiration"),
             # The lifecycle's question "which objects are below their target phase?", answered

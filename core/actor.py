@@ -27,6 +27,7 @@ class Via(models.TextChoices):
     COMMAND = "command"
     WORKER = "worker", "copy-job worker"
     LIFECYCLE = "lifecycle", "lifecycle engine"
+    INTEGRITY = "integrity", "integrity checks"
 
 
 class Auth(models.TextChoices):

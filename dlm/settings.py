@@ -22,6 +22,7 @@ from core.env import (
     ROLE_NAMES,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_path,
@@ -117,6 +118,7 @@ INSTALLED_APPS = [
     "catalogue",
     "migrations_app",
     "lifecycle",
+    "integrity",
     "audit",
     "ui",
 ]
@@ -277,6 +279,23 @@ DLM_LIFECYCLE_BATCH = env_int("DLM_LIFECYCLE_BATCH", 500, minimum=1)
 DLM_LIFECYCLE_LEASE = env_int("DLM_LIFECYCLE_LEASE", 300, minimum=10)
 # Seconds before the lifecycle asks again to delete a copy whose deletion failed for good.
 DLM_LIFECYCLE_RETRY_FAILED = env_int("DLM_LIFECYCLE_RETRY_FAILED", 3600, minimum=0)
+
+# --- integrity and capacity (integrity, catalogue.capacity) ------------------------------------
+# Every READY copy is checked again within this many seconds (default 30 days), the oldest first;
+# the fixity schedule runs every DLM_FIXITY_INTERVAL seconds and queues that share of the copies.
+DLM_FIXITY_PERIOD = env_int("DLM_FIXITY_PERIOD", 30 * 24 * 3600, minimum=60)
+DLM_FIXITY_INTERVAL = env_int("DLM_FIXITY_INTERVAL", 300, minimum=1)
+# Per storage: at most this many checks a second, and this many bytes a second read back.
+DLM_FIXITY_CHECKS_PER_SECOND = env_float("DLM_FIXITY_CHECKS_PER_SECOND", 5.0, minimum=0.001)
+DLM_FIXITY_BYTES_PER_SECOND = env_int("DLM_FIXITY_BYTES_PER_SECOND", 100 * 1024 * 1024, minimum=1)
+# Seconds between two scheduled consistency scans of a storage (default a week; 0: none).
+DLM_SCAN_INTERVAL = env_int("DLM_SCAN_INTERVAL", 7 * 24 * 3600, minimum=0)
+# Storage use, in percent of storage_capacity: above WARN the UI flags it; above HIGH it takes no
+# new copies or registrations, and the lifecycle places nothing there.
+DLM_STORAGE_WARN_PCT = env_float("DLM_STORAGE_WARN_PCT", 80.0, minimum=0)
+DLM_STORAGE_HIGH_PCT = env_float("DLM_STORAGE_HIGH_PCT", 90.0, minimum=0)
+# Seconds between two measures of the storages' free space (rclone about), where a backend tells.
+DLM_STORAGE_MEASURE_INTERVAL = env_int("DLM_STORAGE_MEASURE_INTERVAL", 3600, minimum=1)
 
 
 def _bwlimit() -> str:

@@ -1,0 +1,1 @@
+"""A storage's use and free space (filled in below)."""

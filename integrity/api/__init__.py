@@ -1,0 +1,1 @@
+"""The integrity operations: fixity checks (``fixity``) and consistency scans (``scans``)."""

@@ -1,0 +1,1 @@
+"""The fixity operations (filled in below)."""

@@ -1,0 +1,1 @@
+"""Consistency scans of a storage against the catalogue (filled in below)."""
