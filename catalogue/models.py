@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q
 from django.utils import timezone
 
 from audit.recording import AuditedModel, AuditSpec, ObjectType
@@ -40,6 +40,18 @@ BELOW_TARGET = Q(item_state=ItemState.READY) & functools.reduce(
 
 # ...of those, the objects the lifecycle has not found beyond help (``DataItem.lifecycle_hold``).
 BELOW_TARGET_OPEN = BELOW_TARGET & Q(lifecycle_hold=False)
+
+
+class UriHead(Func):
+    """The head of a uri (its first 255 characters), as the (storage, uri) index holds it: a uri
+    may be longer than an index entry can be. Look a path up by its head, then compare the whole
+    uri. The length is written into the SQL, not passed as a parameter, so that the databases see
+    the index's own expression."""
+
+    template = "SUBSTR(%(expressions)s, 1, 255)"
+    output_field = models.CharField()
+    length = 255
+
 
 # Copies not yet judged by the lifecycle since they expired (with ``uid_expiration`` passed).
 EXPIRY_DUE = Q(expired=False) & ~Q(item_state=ItemState.DELETED)
@@ -249,6 +261,9 @@ class DataItem(AuditedModel):
         indexes = [
             # ...with the size, so that a storage's use is summed from the index alone
             models.Index(fields=["storage", "item_state", "item_size"], name="data_item_storage_use"),
+            # a consistency scan's "which copy is at this path?" (the head of the uri: a uri may be
+            # longer than an index entry can be)
+            models.Index(F("storage"), UriHead("uri"), name="data_item_storage_uri"),
             # the fixity schedule's "which READY copies were verified longest ago?"
             models.Index(fields=["item_state", "last_verified_at"], name="data_item_fixity_due"),
             models.Index(fields=["item_state", "uid_expiration"], name="data_item_state_expiration"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from django.http.response import HttpResponseBase
 from django.urls import path as url_path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -294,18 +295,24 @@ def _error_schema() -> dict[int, OpenApiResponse]:
     }
 
 
+def _response(result: Any) -> HttpResponseBase:
+    """An operation's answer: its value as JSON, or the response it made itself (a file sent as
+    it is read, such as a scan's CSV report)."""
+    return result if isinstance(result, HttpResponseBase) else Response(result)
+
+
 def build_view(op: Operation) -> type[APIView]:
     """A DRF view class serving one operation."""
 
     changes = op.method != "GET"  # GETs are not audited, and pay nothing for it
 
-    def handle(self: APIView, request: Request) -> Response:
+    def handle(self: APIView, request: Request) -> HttpResponseBase:
         values = _parse_all(request, op)
         if not changes:
-            return Response(op.func(request, **values))
+            return _response(op.func(request, **values))
         # The audit trail's actor: what the operation changes is recorded as changed by this caller.
         with acting_for_request(request, auth=request_auth(request), via=Via.API, operation=op.operation_id):
-            return Response(op.func(request, **values))
+            return _response(op.func(request, **values))
 
     responses: dict[int, Any] = {200: op.response}
     if op.role is not None:

@@ -1,5 +1,6 @@
 """Where the lifecycle may put a new copy: the storages that can take one now, with their phase and
-room, and the choice among them for an object."""
+room (``catalogue.capacity``: none above its high watermark, nor beyond its measured free space),
+and the choice among them for an object."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import math
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import Sum
-
-from catalogue.choices import ConfigType, ItemState
-from catalogue.models import DataItem, Storage, StorageConfig
+from catalogue.capacity import StorageUse, storages_use, use_added, use_refusal
+from catalogue.choices import ConfigType
+from catalogue.models import Storage, StorageConfig
 from catalogue.phases import weight
 
 
@@ -22,17 +22,30 @@ class Place:
     name: str
     phase: str
     capacity: int  # bytes; -1 or 0: not limited
-    used: int | None = None  # bytes DLM holds or is writing there (filled when first needed)
+    use: StorageUse | None = None  # what DLM holds or is writing there (filled when first needed)
     refusal: str = ""  # why it takes no copy ("retired", "unreachable"…), empty when it does
+
+    @property
+    def used(self) -> int:
+        return self.use.used_bytes if self.use else 0
 
     @property
     def free(self) -> float:
         if self.capacity <= 0:
             return math.inf
-        return self.capacity - (self.used or 0)
+        return self.capacity - self.used
+
+    def room_refusal(self, size: int | None) -> str | None:
+        """Why ``size`` more bytes cannot go here (above the high watermark, over the capacity,
+        beyond the measured free space), or None."""
+        if self.capacity > 0 and self.used + (size or 0) > self.capacity:
+            return "full"
+        if self.use is None:
+            return None
+        return use_refusal(self.use, self.name, size)
 
     def fits(self, size: int | None) -> bool:
-        return self.capacity <= 0 or (self.used or 0) + (size or 0) <= self.capacity
+        return self.room_refusal(size) is None
 
 
 class Places:
@@ -43,6 +56,7 @@ class Places:
             StorageConfig.objects.filter(config_type=ConfigType.RCLONE).values_list("storage_id", flat=True)
         )
         self.all: dict[uuid.UUID, Place] = {}
+        self._storages: list[Storage] = []
         for storage in Storage.objects.all():
             place = Place(storage.storage_id, storage.storage_name, storage.storage_phase, storage.storage_capacity)
             if storage.storage_retired:
@@ -54,21 +68,17 @@ class Places:
             elif storage.storage_id not in configured:
                 place.refusal = "no rclone config"
             self.all[storage.storage_id] = place
+            self._storages.append(storage)
         self._measured = False
 
     def _measure(self) -> None:
+        """Each storage's use (``catalogue.capacity``: READY and INITIALISED copies), in one query
+        over the storages that have a capacity or a measured free space."""
         if self._measured:
             return
-        limited = [place.storage_id for place in self.all.values() if place.capacity > 0]
-        used = dict(
-            DataItem.objects.filter(storage_id__in=limited)
-            .exclude(item_state=ItemState.DELETED)
-            .values_list("storage_id")
-            .annotate(total=Sum("item_size"))
-            .values_list("storage_id", "total")
-        )
-        for place in self.all.values():
-            place.used = int(used.get(place.storage_id) or 0)
+        bounded = [s for s in self._storages if s.storage_capacity > 0 or s.storage_free_bytes is not None]
+        for storage_id, use in storages_use(bounded).items():
+            self.all[storage_id].use = use
         self._measured = True
 
     def choose(
@@ -100,8 +110,9 @@ class Places:
                 return None, f"{place.name} has its name taken (a deleted copy's record, or another item)"
             if place.refusal:
                 return None, f"{place.name} takes no copy: {place.refusal}"
-            if not place.fits(size):
-                return None, f"{place.name} is full"
+            room = place.room_refusal(size)
+            if room:
+                return None, f"{place.name} takes no copy: {room}"
             return place, ""
         floor = weight(min_phase) if min_phase else 0
         open_places, reasons = [], []
@@ -112,8 +123,8 @@ class Places:
                 reasons.append(f"{place.name} ({place.refusal})")
             elif place.storage_id in name_taken:
                 reasons.append(f"{place.name} (its name is taken there: a deleted copy's record, or another item)")
-            elif not place.fits(size):
-                reasons.append(f"{place.name} (full)")
+            elif (room := place.room_refusal(size)) is not None:
+                reasons.append(f"{place.name} ({room})")
             else:
                 open_places.append(place)
         if not open_places:
@@ -129,4 +140,5 @@ class Places:
 
     def take(self, place: Place, size: int | None) -> None:
         """Count a copy on its way to ``place`` in its use."""
-        place.used = (place.used or 0) + (size or 0)
+        if place.use is not None:
+            place.use = use_added(place.use, size)

@@ -44,7 +44,9 @@ class Migration(AuditedModel):
     command = models.TextField(default="", blank=True)  # what was asked of rclone, without secrets
 
     source_uid = models.UUIDField()
-    destination_uid = models.UUIDField(unique=True)
+    # The copy the job writes: one job at a time (below); a repair job writes again into the row
+    # of a copy an earlier job made, so that the copy keeps its uid.
+    destination_uid = models.UUIDField(db_index=True)
     # The destination copy's uri: kept here too, since a failed job's destination row is removed
     # and a retry makes it again.
     destination_path = models.CharField(max_length=4096, default="", blank=True)
@@ -66,6 +68,11 @@ class Migration(AuditedModel):
         db_table = "migration"
         ordering = ["migration_id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["destination_uid"],
+                condition=Q(state__in=ACTIVE),
+                name="migration_one_active_job_per_destination_uid",
+            ),
             models.UniqueConstraint(
                 fields=["oid", "destination_storage"],
                 condition=Q(state__in=ACTIVE),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.views import dashboard, item_lifecycle, items, jobs, lifecycle, places
+from ui.views import dashboard, integrity, item_lifecycle, items, jobs, lifecycle, places
 
 urlpatterns = [
     *dashboard.urlpatterns,
@@ -11,4 +11,5 @@ urlpatterns = [
     *item_lifecycle.urlpatterns,
     *jobs.urlpatterns,
     *lifecycle.urlpatterns,
+    *integrity.urlpatterns,
 ]

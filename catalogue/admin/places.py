@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_site import changelist_link, links
+from catalogue import capacity
 from catalogue.admin.links import STORAGE_LINKS
 from catalogue.admin.writes import ServiceAdmin, form_columns
 from catalogue.admin_forms import ServiceModelForm
@@ -29,6 +30,7 @@ from catalogue.services.storages import (
     storage_update,
 )
 from core.errors import UnmetPreconditionForOperation
+from core.units import human_size
 
 
 @admin.register(LocationFacility)
@@ -127,6 +129,8 @@ class StorageAdmin(ServiceAdmin):
         "storage_last_checked",
         "storage_available",
         "storage_retired",
+        "use",
+        "measured_space",
         "config_count",
     )
     list_filter = (
@@ -140,7 +144,17 @@ class StorageAdmin(ServiceAdmin):
     )
     list_select_related = ("location",)
     search_fields = ("storage_name", "root_directory")
-    readonly_fields = ("storage_id", "storage_checked", "storage_last_checked", "related")
+    readonly_fields = (
+        "storage_id",
+        "storage_checked",
+        "storage_last_checked",
+        "related",
+        "use",
+        "storage_use_pct",
+        "measured_space",
+        "storage_measured_at",
+        "storage_measure_error",
+    )
     fieldsets = (
         (None, {"fields": ("storage_id", "storage_name", "location", "root_directory", "related")}),
         ("Kind", {"fields": ("storage_type", "storage_interface", "storage_phase", "storage_permissions")}),
@@ -157,9 +171,23 @@ class StorageAdmin(ServiceAdmin):
                 )
             },
         ),
-        ("Use", {"fields": ("storage_capacity", "storage_use_pct", "storage_num_objects", "storage_date")}),
+        (
+            "Use",
+            {
+                "fields": (
+                    "storage_capacity",
+                    "use",
+                    "storage_use_pct",
+                    "measured_space",
+                    "storage_measured_at",
+                    "storage_measure_error",
+                    "storage_num_objects",
+                    "storage_date",
+                )
+            },
+        ),
     )
-    actions = ["check_access"]
+    actions = ["check_access", "measure_space"]
 
     def service_create(self, obj: Storage, form: ServiceModelForm) -> Storage:
         columns = form_columns(form, obj)
@@ -179,7 +207,31 @@ class StorageAdmin(ServiceAdmin):
         storage_delete(storage_id=obj.pk)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(config_count=Count("configs"))
+        return capacity.storages_with_use(super().get_queryset(request).annotate(config_count=Count("configs")))
+
+    @admin.display(description="use")
+    def use(self, storage: Storage) -> str:
+        """The use now (READY and in-flight copies against the capacity) and its level."""
+        if storage.pk is None:
+            return "-"
+        used = capacity.storages_use([storage])[storage.storage_id].used_bytes
+        pct = capacity.use_pct(used, storage.storage_capacity)
+        if pct is None:
+            return f"{human_size(used)} (capacity unknown)"
+        level = capacity.use_level(pct)
+        flag = {capacity.HIGH: ": HIGH, takes no new copies", capacity.WARN: ": warn"}.get(level, "")
+        return f"{pct:.1f} % ({human_size(used)} of {human_size(storage.storage_capacity)}){flag}"
+
+    @admin.display(description="measured free / total")
+    def measured_space(self, storage: Storage) -> str:
+        """What the backend said of its space when last asked, or why it could not."""
+        if storage.storage_measured_at is None:
+            return "never measured"
+        if storage.storage_measure_error:
+            return "not reported"
+        free = human_size(storage.storage_free_bytes, unknown="?")
+        total = human_size(storage.storage_total_bytes, unknown="?")
+        return f"{free} free of {total}"
 
     @admin.display(description="configs", ordering="config_count")
     def config_count(self, storage: Storage) -> int:
@@ -203,6 +255,14 @@ class StorageAdmin(ServiceAdmin):
                 self.message_user(request, f"{storage.storage_name}: reachable", messages.SUCCESS)
             else:
                 self.message_user(request, f"{storage.storage_name}: not reachable: {result['error']}", messages.ERROR)
+
+    @admin.action(description="Measure free space now")
+    def measure_space(self, request: HttpRequest, queryset: QuerySet[Storage]) -> None:
+        result = capacity.storages_measure(storages=queryset)
+        for name in result["measured"]:
+            self.message_user(request, f"{name}: free space measured", messages.SUCCESS)
+        for name, reason in result["not_measured"].items():
+            self.message_user(request, f"{name}: not measured: {reason}", messages.WARNING)
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         # A storage in use cannot be deleted (``storage_delete`` refuses). Say so by storage, with

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import catalogue.models
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -45,5 +47,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="dataitem",
             index=models.Index(fields=["item_state", "last_verified_at"], name="data_item_fixity_due"),
+        ),
+        migrations.AddIndex(
+            model_name="dataitem",
+            index=models.Index(models.F("storage"), catalogue.models.UriHead("uri"), name="data_item_storage_uri"),
         ),
     ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from catalogue import capacity
 from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
@@ -126,7 +127,8 @@ def _validate(reg: Registration) -> None:
 
 
 def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage:
-    """The storage named by name (which wins) or id (upstream used the first storage without either)."""
+    """The storage named by name (which wins) or id (upstream used the first storage without
+    either), if it takes registrations."""
     if not storage_name and not storage_id:
         raise InvalidQueryParameters("Either storage_name or storage_id must be given", field="storage_name")
     storage = storage_find(storage_name=storage_name, storage_id=storage_id)
@@ -135,6 +137,11 @@ def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage
             f"No storages found for storage_name='{storage_name}', storage_id='{storage_id or ''}'",
             field="storage_name" if storage_name else "storage_id",
         )
+    # Above its high watermark a storage takes no registrations (free of cost when its capacity
+    # is unknown). The bytes are there already: the measured free space does not count.
+    refusal = capacity.storage_room_refusal(storage)
+    if refusal:
+        raise UnmetPreconditionForOperation(refusal, field="storage_name" if storage_name else "storage_id")
     return storage
 
 

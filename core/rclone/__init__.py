@@ -33,27 +33,34 @@ from core.rclone.copies import (
 )
 from core.rclone.daemon import DAEMON, Daemon
 from core.rclone.errors import RcloneError, error_is_not_found, error_is_permanent, mask, secret_values
-from core.rclone.operations import Reachability, hash_types, list_files, remote_reachable, remove, size, stat
+from core.rclone.listing import Listing, hashes_cheap, list_stream
+from core.rclone.moves import move
+from core.rclone.operations import Reachability, about, hash_types, list_files, remote_reachable, remove, size, stat
 from core.rclone.rcd import rclone_binary
 from core.rclone.remotes import full_path, obscure
 
 __all__ = [
     "DAEMON",
     "Daemon",
+    "Listing",
     "RcloneError",
     "Reachability",
+    "about",
     "copy_file",
     "copy_start",
     "error_is_not_found",
     "error_is_permanent",
     "full_path",
     "hash_types",
+    "hashes_cheap",
     "hashsum_start",
     "job_stats",
     "job_status",
     "job_stop",
     "list_files",
+    "list_stream",
     "mask",
+    "move",
     "obscure",
     "purge_start",
     "rclone_binary",

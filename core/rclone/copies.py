@@ -15,6 +15,15 @@ from core.rclone.remotes import fs_at, fs_of, remote_of
 _COPY = {"LowLevelRetries": 3}
 
 
+def _copy_config(checksum: bool, rewrite: bool) -> dict[str, Any]:
+    config: dict[str, Any] = dict(_COPY)
+    if not checksum:
+        config["IgnoreChecksum"] = True
+    if rewrite:  # a file that looks the same (size, time) may still hold other bytes
+        config["IgnoreTimes"] = True
+    return config
+
+
 def copy_start(
     src_config: dict[str, Any],
     src_path: str,
@@ -24,6 +33,7 @@ def copy_start(
     tree: bool,
     group: str,
     checksum: bool = True,
+    rewrite: bool = False,
 ) -> int:
     """Start copying ``src_path`` to ``dst_path`` in the background; the rclone job id.
 
@@ -33,7 +43,9 @@ def copy_start(
 
     A file is copied with ``operations/copyfile``, a tree with ``sync/copy`` (nothing is deleted at
     the destination). Files already identical at the destination are skipped, so starting the same
-    copy again is safe. ``group`` names the job's statistics (see ``job_stats``).
+    copy again is safe. ``group`` names the job's statistics (see ``job_stats``). ``rewrite``
+    transfers every file even where the destination's looks the same by size and time (a repair:
+    the bytes there are known bad).
     """
     if tree:
         method = "sync/copy"
@@ -46,21 +58,27 @@ def copy_start(
             "dstFs": fs_of(dst_config),
             "dstRemote": remote_of(dst_path),
         }
-    params.update(_async=True, _group=group, _config=_COPY if checksum else {**_COPY, "IgnoreChecksum": True})
+    params.update(_async=True, _group=group, _config=_copy_config(checksum, rewrite))
     return int(DAEMON.call(method, params)["jobid"])
 
 
 def copy_file(
-    src_config: dict[str, Any], src_path: str, dst_config: dict[str, Any], dst_path: str, *, checksum: bool = True
+    src_config: dict[str, Any],
+    src_path: str,
+    dst_config: dict[str, Any],
+    dst_path: str,
+    *,
+    checksum: bool = True,
+    rewrite: bool = False,
 ) -> None:
     """Copy one file and return when it is there (for small files: no job to poll); ``RcloneError``
-    with rclone's reason when it fails. ``checksum`` as for ``copy_start``."""
+    with rclone's reason when it fails. ``checksum`` and ``rewrite`` as for ``copy_start``."""
     params = {
         "srcFs": fs_of(src_config),
         "srcRemote": remote_of(src_path),
         "dstFs": fs_of(dst_config),
         "dstRemote": remote_of(dst_path),
-        "_config": _COPY if checksum else {**_COPY, "IgnoreChecksum": True},
+        "_config": _copy_config(checksum, rewrite),
     }
     DAEMON.call("operations/copyfile", params)
 

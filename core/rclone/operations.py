@@ -1,8 +1,9 @@
 """What DLM asks of a remote and waits for: a description of a path, the size of a tree, a listing,
-whether the remote can be reached, the deletion of a file."""
+whether the remote can be reached, its space, the deletion of a file."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,25 @@ def list_files(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = (
         if prefix and entry["Path"].startswith(prefix + "/"):
             entry["Path"] = entry["Path"][len(prefix) + 1 :]
     return entries
+
+
+# rclone's words for a backend without ``About`` (S3: "S3 bucket b doesn't support about"; others
+# "about not supported" / "doesn't support About").
+_NO_ABOUT = re.compile(r"(?:doesn't|does not) support about|about (?:is )?not supported", re.IGNORECASE)
+
+
+def about(config: dict[str, Any]) -> dict[str, int] | None:
+    """The remote's space as its backend reports it (rclone ``about``): the keys it gives of
+    ``total``, ``used``, ``free``, ``trashed``, ``other``, ``objects`` (bytes; a backend may leave
+    some out), or None when the backend cannot tell (S3 and most object stores). Any other
+    failure (unreachable, no such directory: status 404) is an ``RcloneError``."""
+    try:
+        answer = DAEMON.call("operations/about", {"fs": fs_of(config)})
+    except RcloneError as exc:
+        if _NO_ABOUT.search(str(exc)):
+            return None
+        raise
+    return {key: int(value) for key, value in answer.items() if isinstance(value, int | float)}
 
 
 def remote_reachable(config: dict[str, Any]) -> Reachability:

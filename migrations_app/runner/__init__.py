@@ -127,7 +127,9 @@ def _complete(attempt: Attempt) -> None:
             **ending(now=now, status=attempt.status, success=True, error=""),
         ):
             raise LostClaim
-        DataItem.objects.filter(uid=attempt.destination.uid).update(item_state=ItemState.READY, last_check=now)
+        DataItem.objects.filter(uid=attempt.destination.uid).update(
+            item_state=ItemState.READY, last_check=now, last_verified_at=now
+        )  # its bytes were verified just now: the fixity schedule counts from here
         oid_phases_refresh([attempt.destination.oid])  # one more READY copy counts toward the object's phase
     if attempt.progress is None:  # the copy ran as a job, whose figures the daemon keeps
         rclone.stats_delete(attempt.group)

@@ -11,6 +11,7 @@ from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem
 from catalogue.services.storages import storage_remotes
 from core import rclone
+from migrations_app.choices import JobOrigin
 from migrations_app.models import Migration
 from migrations_app.runner import claim
 from migrations_app.runner.claim import Attempt, CopyFailed, LostClaim, ongoing
@@ -68,6 +69,12 @@ def _checksum(attempt: Attempt) -> bool:
     return attempt.dst_config.get("type") not in READ_BACK_BACKENDS
 
 
+def _rewrite(attempt: Attempt) -> bool:
+    """A repair writes every file again: the bytes there were found bad, whatever their size and
+    time say."""
+    return attempt.migration.origin == JobOrigin.REPAIR
+
+
 def copy(attempt: Attempt) -> None:
     """Copy the source's bytes to the destination: a small file by one call, anything else as an
     rclone job polled until it ends. Raises ``CopyFailed`` with rclone's reason."""
@@ -76,8 +83,9 @@ def copy(attempt: Attempt) -> None:
         began = time.monotonic()
         try:
             rclone.copy_file(
-                attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path, checksum=_checksum(attempt)
-            )
+                attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path,
+                checksum=_checksum(attempt), rewrite=_rewrite(attempt),
+            )  # fmt: skip
         except rclone.RcloneError as exc:
             raise CopyFailed(f"rclone copy failed: {exc}", permanent=exc.permanent) from exc
         seconds = round(time.monotonic() - began, 6)
@@ -92,7 +100,7 @@ def copy(attempt: Attempt) -> None:
     rclone.stats_delete(attempt.group)  # a previous attempt's figures in this daemon
     job_id = rclone.copy_start(
         attempt.src_config, attempt.src_path, attempt.dst_config, attempt.dst_path, tree=attempt.tree,
-        group=attempt.group, checksum=_checksum(attempt),
+        group=attempt.group, checksum=_checksum(attempt), rewrite=_rewrite(attempt),
     )  # fmt: skip
     if not attempt.mine().update(job_id=job_id):
         rclone.job_stop(job_id)

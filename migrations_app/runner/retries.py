@@ -20,6 +20,7 @@ from django_q.tasks import schedule
 from catalogue.choices import ItemState
 from catalogue.models import DataItem
 from core.actor import Auth, Via, acting
+from migrations_app.choices import JobOrigin
 from migrations_app.jobs import COPY_TASK, DELETION_TASK, TASK_PREFIX, copy_task_send, deletion_task_send, task_send
 from migrations_app.models import Deletion, Migration
 from migrations_app.runner.claim import claim_fence, stale_before
@@ -105,6 +106,10 @@ def _fail(migration: Migration, token: int, reason: str, now: datetime) -> None:
             return
         uid = migration.destination_uid
         copy = DataItem.objects.filter(uid=uid).exclude(item_state=ItemState.READY)
+        if migration.origin == JobOrigin.REPAIR:  # the bad copy it was mending stays, flagged
+            copy.update(item_state=ItemState.CORRUPTED)
+            log.warning("copy job %s: the repair failed; copy %s stays CORRUPTED", migration.pk, uid)
+            return
         others = Migration.objects.filter(Q(source_uid=uid) | Q(destination_uid=uid)).exclude(pk=migration.pk)
         if DataItem.objects.filter(parents=uid).exists() or others.filter(state__in=ACTIVE).exists():
             copy.update(item_state=ItemState.CORRUPTED)

@@ -1,5 +1,5 @@
-"""Writes of the jobs: copy jobs (``copies``) and deletion jobs (``deletions``). Callers import
-from here."""
+"""Writes of the jobs: copy jobs (``copies``), repairs of bad copies by copy jobs (``repairs``)
+and deletion jobs (``deletions``). Callers import from here."""
 
 from migrations_app.services.copies import (
     CARRIED_OVER,
@@ -9,6 +9,7 @@ from migrations_app.services.copies import (
     copy_job_retry,
 )
 from migrations_app.services.deletions import deletion_job_cancel, deletion_job_create, deletion_job_retry
+from migrations_app.services.repairs import repair_job_create
 
 __all__ = [
     "CARRIED_OVER",
@@ -19,4 +20,5 @@ __all__ = [
     "deletion_job_cancel",
     "deletion_job_create",
     "deletion_job_retry",
+    "repair_job_create",
 ]

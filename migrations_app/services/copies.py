@@ -23,6 +23,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from catalogue import capacity
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_item_insert
@@ -159,6 +160,14 @@ def _require_remote(storage: Storage, role: str) -> None:
         ) from None
 
 
+def _check_room(destination: Storage, size: int | None, field: str) -> None:
+    """The destination must take ``size`` more bytes (``catalogue.capacity``): not above its high
+    watermark, nor taken over it by them, and room for them in its measured free space."""
+    refusal = capacity.storage_room_refusal(destination, size)
+    if refusal:
+        raise UnmetPreconditionForOperation(refusal, field=field)
+
+
 def _destination_uri(path: str, source: DataItem) -> str:
     """Where the copy goes under the destination's root: ``path``, or the source's uri."""
     if path:
@@ -290,9 +299,12 @@ def copy_job_create(
     ``reason`` say who asked and why (the lifecycle: which rule).
 
     Refused (422 ``UnmetPreconditionForOperation``, field ``uid``) when the copy ``uid`` names is
-    being deleted; (422 ``ValueAlreadyInDB``) while a job is copying the object to that storage,
-    when a READY copy of it is there already, or, for a lifecycle copy, while another lifecycle
-    copy of the object is pending (naming it). Works inside the caller's transaction.
+    being deleted; (422, field ``destination_name`` or ``destination_id``) when the destination
+    is above ``DLM_STORAGE_HIGH_PCT``, the copy would take it there, or the copy would not fit in
+    its measured free space (``catalogue.capacity``; not for a repair); (422 ``ValueAlreadyInDB``)
+    while a job is copying the object to that storage, when a READY copy of it is there already,
+    or, for a lifecycle copy, while another lifecycle copy of the object is pending (naming it).
+    Works inside the caller's transaction.
     """
     with transaction.atomic():
         source = _source(uid=uid, oid=oid, item_name=item_name)
@@ -306,6 +318,8 @@ def copy_job_create(
         _require_remote(source_storage, "source")
         _require_remote(destination, "destination")
         _check_not_there(source, destination)
+        if origin != JobOrigin.REPAIR:  # a repair rewrites bytes the storage held already
+            _check_room(destination, source.item_size, "destination_name" if destination_name else "destination_id")
         if origin == JobOrigin.LIFECYCLE:
             pending = _pending_lifecycle_copy(source.oid)
             if pending is not None:

@@ -21,6 +21,7 @@ from audit.services import audit_record
 from catalogue.models import LocationFacility
 from catalogue.services.storages import storage_config_create
 from core.actor import acting
+from integrity.models import CheckState, Finding, FindingKind, FixityCheck, Scan, ScanState
 from lifecycle.models import Hold, LifecyclePass, PlacementRule
 from migrations_app.models import Deletion
 from migrations_app.states import JobState
@@ -113,4 +114,7 @@ def seeded(db, admin_account) -> dict[str, Any]:
     LifecyclePass.objects.create(state="finished", counts={"rules": {"copy": 1}}, decisions=[{"step": "rules"}])
     Hold.objects.create(kind="expired-kept", subject=item.uid, oid=item.oid, item_name="x", reason="kept: seeded")
     Deletion.objects.create(uid=item.uid, oid=item.oid, storage=source, state="failed")
+    FixityCheck.objects.create(item=item, storage=source, state=CheckState.PASSED)
+    scan = Scan.objects.create(storage=source, state=ScanState.COMPLETED, finished_at=now, dark=1)
+    Finding.objects.create(scan=scan, storage=source, kind=FindingKind.DARK, path="stray/seeded.dat")
     return {"admin": admin_account, "config": config, "storage": source, "item": item, "job": job, "token": token_row}

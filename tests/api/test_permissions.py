@@ -68,6 +68,15 @@ OPERATIONS = [
     ("preview_rule", "GET", "/lifecycle/preview_rule", Role.VIEWER, 422),
     ("query_passes", "GET", "/lifecycle/query_passes", Role.VIEWER, 200),
     ("lifecycle_dry_run", "POST", "/lifecycle/dry_run", Role.OPERATOR, 200),
+    ("verify_data_item", "POST", "/storage/verify_data_item", Role.OPERATOR, 422),
+    ("query_fixity_checks", "GET", "/storage/query_fixity_checks", Role.VIEWER, 200),
+    ("scan_storage", "POST", "/storage/scan_storage", Role.OPERATOR, 422),
+    ("query_scans", "GET", "/storage/query_scans", Role.VIEWER, 200),
+    ("cancel_scan", "POST", "/storage/cancel_scan", Role.OPERATOR, 422),
+    ("query_scan_findings", "GET", "/storage/query_scan_findings", Role.VIEWER, 422),
+    ("scan_report", "GET", "/storage/scan_report", Role.VIEWER, 422),
+    ("register_dark_files", "POST", "/storage/register_dark_files", Role.OPERATOR, 422),
+    ("quarantine_dark_files", "POST", "/storage/quarantine_dark_files", Role.OPERATOR, 422),
 ]  # fmt: skip
 
 

@@ -363,3 +363,41 @@ def test_two_objects_of_one_name_planned_to_one_storage_fall_back_to_one_job_at_
     assert "already registered on storage" in waiting.reason
     [job] = Migration.objects.all()
     assert job.oid in (first.oid, second.oid) and job.destination_storage == solid.storage
+
+
+# --- capacity (catalogue.capacity) ------------------------------------------------------------------
+
+
+def test_placement_skips_a_storage_above_its_high_watermark(gas, liquid, solid):
+    type(solid.storage).objects.filter(pk=solid.storage.pk).update(storage_capacity=10_000)
+    register(solid, "obs/filler.ms", b"f" * 9_100)  # 91 % of its capacity
+    item = register(gas, "obs/high.ms", b"h" * 10)
+
+    lifecycle_pass()
+
+    [job] = Migration.objects.all()
+    assert job.destination_storage == liquid.storage  # not the fuller storage of the higher phase
+    assert not DataItem.objects.filter(oid=item.oid, storage=solid.storage).exists()
+
+
+def test_an_object_whose_only_place_is_above_high_is_kept_with_the_storages_use(gas, solid):
+    type(solid.storage).objects.filter(pk=solid.storage.pk).update(storage_capacity=10_000)
+    register(solid, "obs/filler.ms", b"f" * 9_500)
+    register(gas, "obs/kept.ms", b"k" * 10)
+
+    report = lifecycle_pass()
+
+    assert not Migration.objects.exists()
+    [decision] = [d for d in report.decisions if d.step == "target-phase"]
+    assert decision.action == "keep"
+    assert "95.0 % full" in decision.reason and "high watermark of 90 %" in decision.reason
+
+
+def test_placement_skips_a_storage_whose_measured_free_space_is_too_small(gas, liquid, solid):
+    type(solid.storage).objects.filter(pk=solid.storage.pk).update(storage_free_bytes=50)
+    register(gas, "obs/big.ms", b"b" * 100)
+
+    lifecycle_pass()
+
+    [job] = Migration.objects.all()
+    assert job.destination_storage == liquid.storage

@@ -285,8 +285,8 @@ def test_the_storages_list_shows_location_type_use_reachability_and_items(viewer
     row = re.search(rf'<a href="/storages/{acacia.storage_id}">acacia</a>(.*?)</tr>', html, re.S).group(1)
     assert ">Pawsey</a>" in row
     assert "objectstore" in row and "s3" in row
-    assert 'role="progressbar"' in row and 'aria-valuenow="25"' in row
-    assert "1.0 KiB of 4.0 KiB (25%)" in row
+    assert 'role="progressbar"' in row and 'aria-valuenow="75"' in row
+    assert "3.0 KiB of 4.0 KiB (75%)" in row
     assert "✗ unreachable" in row
     assert '<td class="num">2<span class="sub">1 ready</span></td>' in row
     assert html.count("<tr>") == 12  # the header and 11 storages

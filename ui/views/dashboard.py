@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from accounts.roles import Role
+from catalogue import capacity
 from catalogue.choices import ConfigType, ItemState
 from catalogue.models import DataItem, Storage, StorageConfig
 from core.units import human_size
@@ -32,6 +33,7 @@ from lifecycle.models import Hold, LifecyclePass
 from migrations_app.models import Deletion, Migration
 from migrations_app.states import ACTIVE, FAILURES, JobState
 from ui.access import role_required
+from ui.integrity_figures import integrity_tile
 
 FIGURES_KEY = "ui:catalogue-figures:v1"
 EXPIRING_DAYS = 7
@@ -95,27 +97,41 @@ def storage_figures(figures: dict[str, Any], storage: Storage) -> StorageFigures
 
 
 def storage_rows(storages: list[Storage], figures: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a table of storages shows of each: the storage, its figures, and its use of its
-    capacity (``pct`` None when the capacity is unknown)."""
+    """What a table of storages shows of each: the storage, its figures (item counts, cached), and
+    its use now (``catalogue.capacity``: READY and in-flight copies against its capacity, in one
+    query for all the storages; ``pct`` None when the capacity is unknown), its level against the
+    watermarks, and what its backend said of its space when last asked."""
+    uses = capacity.storages_use(storages)
     rows = []
     for storage in storages:
         numbers = storage_figures(figures, storage)
-        capacity = storage.storage_capacity if storage.storage_capacity > 0 else None
-        pct = min(100.0, 100.0 * numbers.ready_bytes / capacity) if capacity else None
+        use = uses[storage.storage_id]
         rows.append(
             {
                 "storage": storage,
                 "figures": numbers,
-                "capacity": capacity,
-                "capacity_text": human_size(capacity, unknown="—"),
-                "capacity_exact": f"{capacity:,} bytes" if capacity else "",
-                "used_text": human_size(numbers.ready_bytes, unknown="—"),
-                "pct": pct,
-                "over": bool(capacity and numbers.ready_bytes > capacity),
-                "reported_pct": storage.storage_use_pct or None,
+                "use": use,
+                "capacity": use.capacity,
+                "capacity_text": human_size(use.capacity, unknown="—"),
+                "capacity_exact": f"{use.capacity:,} bytes" if use.capacity else "",
+                "used_text": human_size(use.used_bytes),
+                "in_flight_text": human_size(use.in_flight_bytes) if use.in_flight_bytes else "",
+                "pct": use.pct,
+                "bar_pct": min(100.0, use.pct) if use.pct is not None else None,
+                "level": use.level,
+                "over": bool(use.capacity and use.used_bytes > use.capacity),
+                "free_text": human_size(use.free_bytes, unknown=""),
+                "total_text": human_size(use.total_bytes, unknown=""),
+                "measured_at": use.measured_at,
+                "measure_error": use.measure_error,
             }
         )
     return rows
+
+
+def capacity_context() -> dict[str, float]:
+    """The watermarks the capacity display names (``DLM_STORAGE_WARN_PCT``, ``DLM_STORAGE_HIGH_PCT``)."""
+    return {"warn_pct": settings.DLM_STORAGE_WARN_PCT, "high_pct": settings.DLM_STORAGE_HIGH_PCT}
 
 
 def storages_with_remote(storages: list[Storage]) -> set[uuid.UUID]:
@@ -190,18 +206,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     deletions, its last pass), and the latest failures with their reasons."""
     figures = catalogue_figures()
     states = figures["states"]
-    storages = list(Storage.objects.select_related("location").order_by("storage_name"))
+    storages = list(capacity.storages_with_use(Storage.objects.select_related("location").order_by("storage_name")))
     context = {
         "figures": figures,
         "item_states": [(state, states.get(state, 0)) for state in ItemState.values],
         "no_state": states.get(None, 0),
         "item_total": sum(states.values()),
         "storage_rows": storage_rows(storages, figures),
+        **capacity_context(),
         "configured": storages_with_remote(storages),
         "jobs": _job_counts(timezone.now() - timedelta(hours=JOBS_HOURS)),
         "jobs_hours": JOBS_HOURS,
         "failures": _latest_failures(),
         "lifecycle": _lifecycle_figures(),
+        "integrity": integrity_tile(states),
         "expiring_days": EXPIRING_DAYS,
         "uid_expiration_hours": round(settings.DLM_UID_EXPIRATION.total_seconds() / 3600),
         "figures_seconds": settings.DLM_UI_FIGURES_SECONDS,

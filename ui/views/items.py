@@ -35,6 +35,7 @@ from migrations_app.services import copy_job_create
 from ui.access import role_required
 from ui.action_fields import form_datetime, form_values
 from ui.errors import REFUSALS, messages_of, refused_fields
+from ui.integrity_figures import item_verification
 from ui.item_search import PAGE_SIZE, Cursor, filters_parse, items_filtered, items_page
 
 # Bounds on the item page's lists (an object has a few copies and jobs; its history may grow).
@@ -227,6 +228,7 @@ def _detail(
         "form": form,
         "size_shown": human_size(item.item_size),
         "at_target": at_least(item.oid_phase, item.target_phase),
+        "verification": item_verification(item),
     }
     if has_role(request.user, Role.OPERATOR):  # the actions' storage choices
         context["storages"] = [name for _, name in _storages()]

@@ -27,9 +27,9 @@ from migrations_app.models import Migration
 from migrations_app.states import ACTIVE, CANCELLABLE, FINISHED, RETRYABLE, SUCCEEDED, JobState
 from ui.access import role_required
 from ui.job_rows import PHASES, JobRow, Progress, job_row
+from ui.paging import page_number, page_url
 
 PAGE_SIZE = 50
-MAX_PAGE = 100_000  # keeps the offset far from what a database can take
 MAX_WATCHED = 100  # jobs one list-progress request may ask about
 
 # The list leaves out the large columns it never shows.
@@ -95,20 +95,6 @@ def _filtered_jobs(data: dict[str, Any]) -> tuple[QuerySet, str]:
     return jobs.order_by("-migration_id"), ""
 
 
-def _page_number(raw: str | None) -> int:
-    try:
-        number = int(raw or 1)
-    except ValueError:
-        return 1
-    return min(max(number, 1), MAX_PAGE)
-
-
-def _page_url(request: HttpRequest, number: int) -> str:
-    query = request.GET.copy()
-    query["page"] = str(number)
-    return f"?{query.urlencode()}"
-
-
 @never_cache
 @require_GET
 @role_required(Role.VIEWER)
@@ -118,7 +104,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     counting the table)."""
     form = JobFilterForm(request.GET)  # every filter is optional: no parameters is valid
     valid = form.is_valid()
-    number = _page_number(request.GET.get("page"))
+    number = page_number(request.GET.get("page"))
     rows: list[JobRow] = []
     note = ""
     has_next = False
@@ -134,8 +120,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "note": note,
         "page": number,
-        "previous_url": _page_url(request, number - 1) if number > 1 else "",
-        "next_url": _page_url(request, number + 1) if has_next else "",
+        "previous_url": page_url(request, "page", number - 1) if number > 1 else "",
+        "next_url": page_url(request, "page", number + 1) if has_next else "",
         "filtered": any(request.GET.get(name) for name in JobFilterForm.base_fields),
         "storage_names": Storage.objects.order_by("storage_name").values_list("storage_name", flat=True)[:500],
         "watching": any(row.active for row in rows),

@@ -16,7 +16,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -37,42 +36,14 @@ from ui.access import role_required
 from ui.errors import REFUSALS
 from ui.forms import RuleForm, iso_duration
 from ui.job_rows import human_duration
+from ui.paging import page_number, paged
 
 PASSES = 10  # passes a page of the overview shows
 PAGE_SIZE = 25  # holds, copies and deletions a page of the overview shows
-MAX_PAGE = 100_000  # keeps an offset far from what a database can take
 FORM_REFUSED = 422
 
 
 # --- small helpers ----------------------------------------------------------------------------------
-
-
-def _number(raw: str | None) -> int:
-    try:
-        number = int(raw or 1)
-    except ValueError:
-        return 1
-    return min(max(number, 1), MAX_PAGE)
-
-
-def _paged(request: HttpRequest, rows: QuerySet, param: str, size: int) -> dict[str, Any]:
-    """One page of ``rows`` by the page number in ``param``: the rows and the links to the pages
-    around it (the next page is known by reading one row more, not by counting the table)."""
-    number = _number(request.GET.get(param))
-    offset = (number - 1) * size
-    found = list(rows[offset : offset + size + 1])
-
-    def link(page: int) -> str:
-        query = request.GET.copy()
-        query[param] = str(page)
-        return f"?{query.urlencode()}"
-
-    return {
-        "rows": found[:size],
-        "number": number,
-        "previous_url": link(number - 1) if number > 1 else "",
-        "next_url": link(number + 1) if len(found) > size else "",
-    }
 
 
 def _id(ref: str) -> int | None:
@@ -140,15 +111,15 @@ def lifecycle_overview(request: HttpRequest) -> HttpResponse:
     """The lifecycle at a glance: how much it holds back, the copies and deletions under way and
     failed; its last passes; what it holds back and why; the copies it asked for that are under
     way; the deletions, newest first, with cancel and retry for operators."""
-    passes = _paged(request, LifecyclePass.objects.defer("decisions").order_by("-pass_id"), "passes_page", PASSES)
-    holds = _paged(request, Hold.objects.order_by("-since", "id"), "holds_page", PAGE_SIZE)
-    copies = _paged(
+    passes = paged(request, LifecyclePass.objects.defer("decisions").order_by("-pass_id"), "passes_page", PASSES)
+    holds = paged(request, Hold.objects.order_by("-since", "id"), "holds_page", PAGE_SIZE)
+    copies = paged(
         request,
         services.pending_lifecycle_copies().select_related("source_storage", "destination_storage"),
         "copies_page",
         PAGE_SIZE,
     )
-    deletions = _paged(
+    deletions = paged(
         request, Deletion.objects.select_related("storage").order_by("-deletion_id"), "deletions_page", PAGE_SIZE
     )
     context = {
@@ -220,7 +191,7 @@ def _deletion_act(request: HttpRequest, ref: str, action: str) -> HttpResponse:
     deletion_id = _id(ref)
     if deletion_id is None:
         return _not_found(request, "deletion", "/lifecycle", "The lifecycle")
-    back = "/lifecycle?" + urlencode({"deletions_page": _number(request.POST.get("deletions_page"))}) + "#deletions"
+    back = "/lifecycle?" + urlencode({"deletions_page": page_number(request.POST.get("deletions_page"))}) + "#deletions"
     try:
         if action == "cancel":
             deletion_job_cancel(deletion_id=deletion_id)

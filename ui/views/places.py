@@ -21,7 +21,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.roles import Role
-from catalogue import services
+from catalogue import capacity, services
 from catalogue.choices import ConfigType
 from catalogue.models import DataItem, Location, Storage, StorageConfig
 from catalogue.selectors import config_shown
@@ -33,7 +33,7 @@ from migrations_app.states import FAILURES, SUCCEEDED
 from ui.access import role_required
 from ui.errors import REFUSALS
 from ui.forms import RCLONE_TYPES, ConfigForm, LocationForm, StorageForm
-from ui.views.dashboard import catalogue_figures, first_line, storage_rows, storages_with_remote
+from ui.views.dashboard import capacity_context, catalogue_figures, first_line, storage_rows, storages_with_remote
 
 LATEST = 20  # items and jobs shown on a storage's page
 FORM_REFUSED = 422  # a form sent back with errors (the API's status for refused input)
@@ -54,6 +54,7 @@ def _storage_table(storages: list[Storage]) -> dict[str, Any]:
         "storage_rows": storage_rows(storages, figures),
         "figures": figures,
         "configured": storages_with_remote(storages),
+        **capacity_context(),
     }
 
 
@@ -79,7 +80,7 @@ def location_detail(request: HttpRequest, location_id: uuid.UUID) -> HttpRespons
     location = Location.objects.filter(pk=location_id).first()
     if location is None:
         return _not_found(request, "location", "/locations", "All locations")
-    storages = list(location.storages.select_related("location").order_by("storage_name"))
+    storages = list(capacity.storages_with_use(location.storages.select_related("location").order_by("storage_name")))
     context = {"location": location, **_storage_table(storages)}
     return render(request, "ui/places/location_detail.html", context)
 
@@ -108,7 +109,7 @@ def location_create(request: HttpRequest) -> HttpResponse:
 @role_required(Role.VIEWER)
 def storage_list(request: HttpRequest) -> HttpResponse:
     """Every storage: where it is, what it is, how full, whether it was reachable, what it holds."""
-    storages = list(Storage.objects.select_related("location").order_by("storage_name"))
+    storages = list(capacity.storages_with_use(Storage.objects.select_related("location").order_by("storage_name")))
     return render(request, "ui/places/storage_list.html", _storage_table(storages))
 
 
@@ -182,6 +183,7 @@ def storage_detail(request: HttpRequest, storage_id: uuid.UUID) -> HttpResponse:
         "storage": storage,
         "row": table["storage_rows"][0],
         "figures": table["figures"],
+        **capacity_context(),
         "configs": _configs(storage),
         "check": check,
         "items": item_rows,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accounts.roles import Role
-from catalogue import selectors, services
+from catalogue import capacity, selectors, services
 from catalogue.api.schemas import LOCATION_ROW, STORAGE_ROW
 from catalogue.choices import ConfigType, LocationCountry, LocationType, PhaseType, StorageInterface, StorageType
 from catalogue.models import Storage
@@ -230,6 +230,10 @@ STORAGE_ROW_WITH_CONFIGS = {
 )
 def query_storage(request, *, storage_name, storage_id, limit, offset) -> list[dict]:
     """Storages by name (which wins over the id), by id, or all; each row ends with its remote
-    definitions under "storage_config", every secret shown as "***"."""
-    found = selectors.storage_query(storage_name=storage_name, storage_id=storage_id)
-    return selectors.storage_configs_embedded(rows(page(found, limit=limit, offset=offset), STORAGE_COLUMNS))
+    definitions under "storage_config", every secret shown as "***". ``storage_use_pct`` is the
+    storage's use now: the sizes of its READY copies and of those on their way to it, in percent
+    of ``storage_capacity`` (one decimal; 0 when the capacity is unknown)."""
+    found = capacity.storages_with_use(selectors.storage_query(storage_name=storage_name, storage_id=storage_id))
+    read = rows(page(found, limit=limit, offset=offset), STORAGE_COLUMNS + capacity.USE_COLUMNS)
+    shown = capacity.rows_with_use_pct(read)
+    return selectors.storage_configs_embedded(shown)
