@@ -17,6 +17,7 @@ unknown (``storage_capacity`` <= 0) has no percentage and is never refused for i
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -225,16 +226,64 @@ def use_refusal(use: StorageUse, name: str, incoming_bytes: int | None = None) -
     return None
 
 
+# The admission checks' recent figures, by storage: (when summed, the storage's capacity and free
+# space then, the use, with what this process has let in since). Summing a storage's copies reads
+# its whole index range (about 20 ms per 100,000 copies), too much for every registration; a
+# recent figure answers while the storage is well clear of its limits, and the sum is made afresh
+# near them (``_clearly_fits``). What other processes let in meanwhile is seen at the next sum.
+_RECENT: dict[uuid.UUID, tuple[float, int | None, int | None, StorageUse]] = {}
+# How close to the high watermark (percentage points) or to the measured free space (its share) a
+# recent figure no longer answers.
+NEAR_HIGH_POINTS = 5.0
+NEAR_FREE_SHARE = 0.9
+
+
+def _recent_use(storage: Storage) -> StorageUse | None:
+    seen = _RECENT.get(storage.storage_id)
+    if seen is None:
+        return None
+    at, capacity_then, free_then, use = seen
+    fresh = time.monotonic() - at < settings.DLM_STORAGE_USE_CACHE_SECONDS
+    if not fresh or capacity_then != storage.storage_capacity or free_then != storage.storage_free_bytes:
+        return None
+    return use
+
+
+def _clearly_fits(use: StorageUse, incoming: int | None) -> bool:
+    """Whether ``incoming`` bytes fit with room to spare for what may have come since ``use`` was
+    summed: well below the high watermark, and well within the measured free space."""
+    size = incoming or 0
+    after = use_pct(use.used_bytes + size, use.capacity)
+    if after is not None and after > settings.DLM_STORAGE_HIGH_PCT - NEAR_HIGH_POINTS:
+        return False
+    if use.free_bytes is not None and size > NEAR_FREE_SHARE * (use.free_bytes - use.in_flight_bytes):
+        return False
+    return True
+
+
 def storage_room_refusal(storage: Storage, incoming_bytes: int | None = None) -> str | None:
     """Why a new copy or registration of ``incoming_bytes`` cannot go to ``storage``, or None:
     the storage is above ``DLM_STORAGE_HIGH_PCT`` (or these bytes would take it there), or they
     would not fit in its measured free space. Without a capacity (``storage_capacity`` <= 0)
-    and without a measured free space (or a size to fit), it costs no query and refuses nothing;
-    else one aggregate over the ``data_item_storage_use`` index."""
+    and without a measured free space (or a size to fit), it costs no query and refuses nothing.
+    Else a use summed in the last ``DLM_STORAGE_USE_CACHE_SECONDS`` answers while the storage is
+    well clear of its limits, and one aggregate over the ``data_item_storage_use`` index
+    otherwise: a refusal is always judged on the use now."""
     limited = storage.storage_capacity is not None and storage.storage_capacity > 0
     if not limited and (storage.storage_free_bytes is None or not incoming_bytes):
         return None
-    return use_refusal(storage_use(storage), storage.storage_name, incoming_bytes)
+    recent = _recent_use(storage)
+    if recent is not None and _clearly_fits(recent, incoming_bytes):
+        at = _RECENT[storage.storage_id][0]
+        refusal = None
+        use = recent
+    else:
+        at, use = time.monotonic(), storage_use(storage)
+        refusal = use_refusal(use, storage.storage_name, incoming_bytes)
+    if refusal is None and incoming_bytes:  # what this process lets in counts until the next sum
+        use = use_added(use, incoming_bytes)
+    _RECENT[storage.storage_id] = (at, storage.storage_capacity, storage.storage_free_bytes, use)
+    return refusal
 
 
 # --- measuring --------------------------------------------------------------------------------

@@ -294,6 +294,9 @@ DLM_SCAN_INTERVAL = env_int("DLM_SCAN_INTERVAL", 7 * 24 * 3600, minimum=0)
 # new copies or registrations, and the lifecycle places nothing there.
 DLM_STORAGE_WARN_PCT = env_float("DLM_STORAGE_WARN_PCT", 80.0, minimum=0)
 DLM_STORAGE_HIGH_PCT = env_float("DLM_STORAGE_HIGH_PCT", 90.0, minimum=0)
+# Seconds a storage's use, once summed, answers the admission checks of new copies and
+# registrations while the storage is well clear of its limits (near them it is summed afresh).
+DLM_STORAGE_USE_CACHE_SECONDS = env_int("DLM_STORAGE_USE_CACHE_SECONDS", 10, minimum=0)
 # Seconds between two measures of the storages' free space (rclone about), where a backend tells.
 DLM_STORAGE_MEASURE_INTERVAL = env_int("DLM_STORAGE_MEASURE_INTERVAL", 3600, minimum=1)
 

@@ -93,6 +93,32 @@ def test_the_check_costs_no_query_without_a_capacity_or_a_measure_and_one_with_t
         assert "has no room" in capacity.storage_room_refusal(disk.storage, 11)
 
 
+def test_a_recent_sum_answers_far_from_the_limits_and_a_fresh_one_near_them(
+    places, settings, django_assert_num_queries
+):
+    settings.DLM_STORAGE_USE_CACHE_SECONDS = 60
+    _, archive, _ = places
+    storage = archive.storage
+    with django_assert_num_queries(1):
+        assert capacity.storage_room_refusal(storage, 1_000) is None  # summed: 0 of 10,000
+    for _ in range(7):  # far from 90 %: the recent sum answers, counting what it let in
+        with django_assert_num_queries(0):
+            assert capacity.storage_room_refusal(storage, 1_000) is None
+    _fill(storage, 8_000)  # what was let in arrives (in one row here): 80 % now
+    with django_assert_num_queries(1):  # 8,000 let in, and 1,000 more: within 5 points of 90 %: summed
+        assert capacity.storage_room_refusal(storage, 1_000) is None
+    with django_assert_num_queries(1):  # near the limit: always summed, so a refusal is never stale
+        assert "91.0 %" in capacity.storage_room_refusal(storage, 1_100)
+
+
+def test_without_the_cache_every_check_sums(places, settings, django_assert_num_queries):
+    settings.DLM_STORAGE_USE_CACHE_SECONDS = 0
+    _, archive, _ = places
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            assert capacity.storage_room_refusal(archive.storage, 1_000) is None
+
+
 def test_a_copy_to_a_storage_above_high_is_refused_naming_it_and_its_use(places, operator_api):
     _, archive, item = places
     _fill(archive.storage, 9_100)
