@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Case, Count, IntegerField, Max, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, QuerySet, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -38,6 +38,8 @@ from integrity.models import (
     FixityCheck,
     Scan,
 )
+from migrations_app.models import Migration
+from migrations_app.states import JobState
 from ui.access import role_required
 from ui.errors import REFUSALS, messages_of
 from ui.integrity_figures import integrity_tile
@@ -54,6 +56,23 @@ PROBLEM_KINDS = (FindingKind.LOST, FindingKind.MISMATCH)
 
 
 # --- what the pages share ---------------------------------------------------------------------
+
+
+def _with_repair(findings: QuerySet) -> QuerySet:
+    """``findings`` with the state of each one's repair job (``repair_state``: empty for none)."""
+    job = Migration.objects.filter(migration_id=OuterRef("migration_id")).values("state")[:1]
+    return findings.annotate(repair_state=Subquery(job))
+
+
+def _unresolved(findings: QuerySet) -> QuerySet:
+    """The lost and mismatched findings still wanting a repair or an operator: open, unrepairable,
+    or with a repair job that has not completed."""
+    repaired = Migration.objects.filter(migration_id=OuterRef("migration_id"), state=JobState.COMPLETED)
+    return (
+        findings.filter(kind__in=PROBLEM_KINDS, status__in=PROBLEM_STATUSES)
+        .alias(repaired=Exists(repaired))
+        .exclude(status=FindingStatus.REPAIRING, repaired=True)
+    )
 
 
 def scan_figures(scan: Scan) -> dict[str, Any]:
@@ -129,7 +148,7 @@ def storage_integrity(request: HttpRequest, ref: str) -> HttpResponse:
         return _not_found(request, "storage", "/storages", "All storages")
     scan_list = list(Scan.objects.filter(storage=storage).order_by("-scan_id")[:LATEST_SCANS])
     findings = Finding.objects.filter(storage=storage).select_related("item").order_by("finding_id")
-    problems = findings.filter(kind__in=PROBLEM_KINDS, status__in=PROBLEM_STATUSES)
+    problems = _with_repair(_unresolved(findings))
     dark = findings.filter(kind=FindingKind.DARK, status=FindingStatus.OPEN)
     checks = _failures_first(FixityCheck.objects.filter(storage=storage).select_related("item"))
     context = {
@@ -176,7 +195,7 @@ def scan_detail(request: HttpRequest, ref: str) -> HttpResponse:
     if kind not in FindingKind.values:
         kind = ""
     by_kind = dict(scan.findings.values_list("kind").annotate(n=Count("finding_id")).order_by())
-    findings = scan.findings.select_related("item").order_by("finding_id")
+    findings = _with_repair(scan.findings.select_related("item").order_by("finding_id"))
     if kind:
         findings = findings.filter(kind=kind)
     context = {
@@ -288,9 +307,10 @@ def _storage_rows() -> list[dict[str, Any]]:
     last_ids = Scan.objects.values("storage").annotate(last=Max("scan_id")).values_list("last", flat=True)
     last = {scan.storage_id: scan for scan in Scan.objects.filter(scan_id__in=list(last_ids))}
     counts: dict[Any, dict[str, int]] = {}
-    open_findings = Finding.objects.filter(status__in=PROBLEM_STATUSES)
-    for storage_id, kind, n in open_findings.values_list("storage", "kind").annotate(n=Count("finding_id")).order_by():
-        counts.setdefault(storage_id, {})[kind] = n
+    dark = Finding.objects.filter(kind=FindingKind.DARK, status=FindingStatus.OPEN)
+    for waiting in (_unresolved(Finding.objects.all()), dark):
+        for storage_id, kind, n in waiting.values_list("storage", "kind").annotate(n=Count("finding_id")).order_by():
+            counts.setdefault(storage_id, {})[kind] = n
     return [
         {
             "storage": storage,
