@@ -16,7 +16,7 @@ import logging
 import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -236,10 +236,10 @@ def _conclude(check: FixityCheck, item: DataItem, outcome: Outcome) -> str:
     if state != ItemState.READY:  # changed while it was read (a deletion, a state set): not judged
         _end(check, Outcome(CheckState.CANCELLED, f"The copy became {state} during the check: {outcome.detail}"))
         return CheckState.CANCELLED
-    _end(check, outcome)
-    repair = copy_found_bad(item.uid, lost=outcome.state == CheckState.LOST, detail=outcome.detail)
-    detail = outcome.detail + (f". {repair.problem}" if repair.problem else "")
-    FixityCheck.objects.filter(pk=check.pk).update(repair_migration_id=repair.migration_id, detail=detail)
+    with transaction.atomic():  # the check ends with its repair job named, never before
+        repair = copy_found_bad(item.uid, lost=outcome.state == CheckState.LOST, detail=outcome.detail)
+        detail = outcome.detail + (f". {repair.problem}" if repair.problem else "")
+        _end(check, replace(outcome, detail=detail), repair_migration_id=repair.migration_id)
     return outcome.state
 
 
