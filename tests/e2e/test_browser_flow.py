@@ -168,7 +168,7 @@ def test_an_operator_registers_copies_and_watches_a_file(dlm_server, browser, sc
     integrity_url = f"{dst_url}/integrity"
     driver.get(integrity_url)
     _submit(driver, f"{integrity_url.removeprefix(base)}/scan")
-    assert "queued" in _messages(driver)
+    _wait(driver, lambda d: "queued" in _messages(d), what="the scan queued")
 
     def scanned(d) -> bool:
         if "completed" not in d.find_element(By.ID, "scans").find_element(By.XPATH, "following::table[1]").text:
