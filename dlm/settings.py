@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "migrations_app",
     "lifecycle",
     "integrity",
+    "events",
     "audit",
     "ui",
 ]
@@ -126,6 +127,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "events.middleware.ApiMetricsMiddleware",  # outermost but two: times the whole answer
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -299,6 +301,24 @@ DLM_STORAGE_HIGH_PCT = env_float("DLM_STORAGE_HIGH_PCT", 90.0, minimum=0)
 DLM_STORAGE_USE_CACHE_SECONDS = env_int("DLM_STORAGE_USE_CACHE_SECONDS", 10, minimum=0)
 # Seconds between two measures of the storages' free space (rclone about), where a backend tells.
 DLM_STORAGE_MEASURE_INTERVAL = env_int("DLM_STORAGE_MEASURE_INTERVAL", 3600, minimum=1)
+
+# --- events: the outbox, its relay, RabbitMQ (core.events, events.relay) ------------------------
+DLM_AMQP_URL = env_str("DLM_AMQP_URL").strip()  # off when unset: the relay marks events sent unpublished
+DLM_AMQP_EXCHANGE = env_str("DLM_AMQP_EXCHANGE", "dlm.outbox").strip() or "dlm.outbox"
+DLM_OUTBOX_POLL = env_float("DLM_OUTBOX_POLL", 1.0, minimum=0.0)  # seconds between relay runs a process asks for
+DLM_OUTBOX_BATCH = env_int("DLM_OUTBOX_BATCH", 500, minimum=1)  # events claimed per transaction
+DLM_OUTBOX_MAX_ATTEMPTS = env_int("DLM_OUTBOX_MAX_ATTEMPTS", 10, minimum=1)  # then the event is dead
+DLM_OUTBOX_RETRY_DELAY = env_float("DLM_OUTBOX_RETRY_DELAY", 2.0, minimum=0.0)  # doubling after each failure
+DLM_OUTBOX_RETENTION = env_int("DLM_OUTBOX_RETENTION", 7 * 24 * 3600, minimum=0)  # seconds sent events are kept
+
+# --- metrics (events.metrics) -----------------------------------------------------------------
+# prometheus-client's multi-process mode: with several web processes (gunicorn's workers), each
+# writes its request metrics to files in this directory and a scrape adds them all up. Read by
+# prometheus-client itself from the environment, so it must be set before the processes start and
+# emptied at each start (``scripts/run`` does both). Unset: the answering process's figures only.
+METRICS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR")
+if METRICS_MULTIPROC_DIR is not None and not METRICS_MULTIPROC_DIR.is_dir():
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR: {METRICS_MULTIPROC_DIR} is not a directory")
 
 
 def _bwlimit() -> str:

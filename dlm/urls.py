@@ -15,6 +15,7 @@ from accounts.gateway import token_by_username_password
 from accounts.views import LoginView, token_by_auth_flow, tokens_page
 from core.api import OpenApiDocument, SwaggerDocs
 from core.contract import REGISTRY, urlpatterns_for
+from events.views import MetricsView
 
 # Neither view below acts on anything, so a request without a CSRF token loses nothing by
 # reaching them: an API client's POST to an unknown path gets the contract's 404, not a CSRF
@@ -60,6 +61,7 @@ urlpatterns = [
     path("tokens", tokens_page, name="tokens"),
     path("openapi.json", OpenApiDocument.as_view(), name="openapi"),
     path("docs", SwaggerDocs.as_view(), name="docs"),
+    path("metrics", MetricsView.as_view(), name="metrics"),  # Prometheus (events.metrics)
     path("oidc/", include("mozilla_django_oidc.urls")),  # answers 404 without a provider configured
     path("", include("ui.urls")),  # the operator web UI
     *urlpatterns_for(REGISTRY),

@@ -27,6 +27,7 @@ from catalogue.phases import objects_lock, oid_phases_refresh
 from core import rclone
 from core.crypto import SecretDecryptionError
 from core.errors import UnmetPreconditionForOperation
+from migrations_app.events import migration_update
 from migrations_app.models import Migration
 from migrations_app.runner import copying, verify
 from migrations_app.runner.claim import (
@@ -100,13 +101,16 @@ def copy_job_run(migration_id: int) -> str:
 
 
 def _verify_phase(attempt: Attempt) -> None:
-    moved = transition(
-        attempt.migration.pk,
-        to=JobState.VERIFYING,
-        fence=attempt.fence,
-        heartbeat_at=timezone.now(),
-        **(attempt.progress or {}),
-    )
+    with transaction.atomic():
+        moved = transition(
+            attempt.migration.pk,
+            to=JobState.VERIFYING,
+            fence=attempt.fence,
+            heartbeat_at=timezone.now(),
+            **(attempt.progress or {}),
+        )
+        if moved:
+            migration_update(attempt.migration.pk)
     if not moved:
         raise LostClaim
     after_copy(attempt)
@@ -131,6 +135,7 @@ def _complete(attempt: Attempt) -> None:
             item_state=ItemState.READY, last_check=now, last_verified_at=now
         )  # its bytes were verified just now: the fixity schedule counts from here
         oid_phases_refresh([attempt.destination.oid])  # one more READY copy counts toward the object's phase
+        migration_update(attempt.migration.pk)
     if attempt.progress is None:  # the copy ran as a job, whose figures the daemon keeps
         rclone.stats_delete(attempt.group)
     log.info("copy job %s: completed and verified", attempt.migration.pk)
@@ -159,4 +164,5 @@ def _cancel(migration: Migration, token: int, attempt: Attempt | None) -> None:
             log.warning("copy job %s: attempt %s lost its claim before it was cancelled", migration.pk, token)
             return
         DataItem.objects.filter(uid=migration.destination_uid).update(item_state=ItemState.CORRUPTED)
+        migration_update(migration.pk)
     log.info("copy job %s: cancelled", migration.pk)

@@ -12,18 +12,20 @@ from datetime import timedelta
 from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from catalogue.models import DataItem
 from core import rclone
+from migrations_app.events import migration_update
 from migrations_app.models import Migration
 from migrations_app.states import CLAIMABLE, WAITING, WORKING, JobState, attempt_times, fresh_attempt, transition
 
 # Polling of a running rclone job: fast at first (a small file is done in milliseconds), then
 # doubling up to four times a second, so that progress and the heartbeat stay fresh.
 FIRST_POLL, MAX_POLL = 0.02, 0.25  # seconds
+PROGRESS_EVENT_EVERY = 1.0  # seconds: at most one dlm.migration.update per job per second of progress
 
 
 class AttemptFailed(Exception):
@@ -128,8 +130,10 @@ def job_claim(model: type[models.Model], pk: int, /, **fields: Any) -> bool:
 
 def copy_job_claim(migration_id: int) -> Migration | None:
     """Take the copy job for this worker (see ``job_claim``); None when it is not to be taken."""
-    if not job_claim(Migration, migration_id, **fresh_attempt(started=timezone.now())):
-        return None
+    with transaction.atomic():
+        if not job_claim(Migration, migration_id, **fresh_attempt(started=timezone.now())):
+            return None
+        migration_update(migration_id)
     return Migration.objects.select_related("source_storage", "destination_storage").get(pk=migration_id)
 
 
@@ -148,6 +152,7 @@ def wait(attempt: Held, job_id: int, group: str, *, progress: bool) -> dict[str,
     lost claim. rclone's last status of the job."""
     delay = FIRST_POLL
     daemon_starts = rclone.DAEMON.starts  # the job lives in this daemon: no rclone call since it started
+    last_event = float("-inf")
     while True:
         try:
             status = rclone.job_status(job_id, secrets=attempt.secrets)
@@ -170,7 +175,12 @@ def wait(attempt: Held, job_id: int, group: str, *, progress: bool) -> dict[str,
                 bytes_total=total,
                 rate=float(stats.get("speed") or 0.0),
             )
-        if not attempt.mine().update(**fields):
+        with transaction.atomic():  # the progress and its event together
+            mine = attempt.mine().update(**fields)
+            if mine and progress and time.monotonic() - last_event >= PROGRESS_EVENT_EVERY:
+                migration_update(attempt.migration.pk)
+                last_event = time.monotonic()
+        if not mine:
             rclone.job_stop(job_id)
             raise LostClaim
         if status.get("finished"):

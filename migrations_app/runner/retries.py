@@ -21,6 +21,7 @@ from catalogue.choices import ItemState
 from catalogue.models import DataItem
 from core.actor import Auth, Via, acting
 from migrations_app.choices import JobOrigin
+from migrations_app.events import migration_update
 from migrations_app.jobs import COPY_TASK, DELETION_TASK, TASK_PREFIX, copy_task_send, deletion_task_send, task_send
 from migrations_app.models import Deletion, Migration
 from migrations_app.runner.claim import claim_fence, stale_before
@@ -81,7 +82,10 @@ def attempt_failed(migration: Migration, token: int, reason: str, *, permanent: 
         log.warning("copy job %s: failed after %s: %s", migration.pk, why, reason)
         return
     retrying = {"finished": False, "success": False, "error": reason}
-    next_at = retry_later(migration, token, reason, task=COPY_TASK, now=now, job_status=retrying)
+    with transaction.atomic():
+        next_at = retry_later(migration, token, reason, task=COPY_TASK, now=now, job_status=retrying)
+        if next_at is not None:
+            migration_update(migration.pk)
     if next_at is not None:
         log.warning("copy job %s: attempt %s failed, retrying at %s: %s", migration.pk, token, next_at, reason)
 
@@ -104,6 +108,7 @@ def _fail(migration: Migration, token: int, reason: str, now: datetime) -> None:
             **ending(now=now, status=None, success=False, error=reason),
         ):
             return
+        migration_update(migration.pk)
         uid = migration.destination_uid
         copy = DataItem.objects.filter(uid=uid).exclude(item_state=ItemState.READY)
         if migration.origin == JobOrigin.REPAIR:  # the bad copy it was mending stays, flagged

@@ -38,6 +38,7 @@ from core.errors import (
     ValueAlreadyInDB,
 )
 from migrations_app.choices import JobOrigin
+from migrations_app.events import migration_update
 from migrations_app.jobs import copy_job_enqueue
 from migrations_app.models import Deletion, Migration
 from migrations_app.selectors import active_deletion
@@ -398,6 +399,8 @@ def copy_job_cancel(*, migration_id: int) -> Migration:
             moved = bool(fenced_update(migration_id, states=WORKING, cancel_requested=True))
         if not moved:  # the row is locked: only a mistake gets here
             raise TransitionRefused(f"Migration {migration_id} moved while it was locked")
+        if migration.state in WAITING:
+            migration_update(migration_id)
         migration.refresh_from_db()
     return migration
 

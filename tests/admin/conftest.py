@@ -21,6 +21,7 @@ from audit.services import audit_record
 from catalogue.models import LocationFacility
 from catalogue.services.storages import storage_config_create
 from core.actor import acting
+from core.models import OutboxEvent
 from integrity.models import CheckState, Finding, FindingKind, FixityCheck, Scan, ScanState
 from lifecycle.models import Hold, LifecyclePass, PlacementRule
 from migrations_app.models import Deletion
@@ -117,4 +118,5 @@ def seeded(db, admin_account) -> dict[str, Any]:
     FixityCheck.objects.create(item=item, storage=source, state=CheckState.PASSED)
     scan = Scan.objects.create(storage=source, state=ScanState.COMPLETED, finished_at=now, dark=1)
     Finding.objects.create(scan=scan, storage=source, kind=FindingKind.DARK, path="stray/seeded.dat")
+    OutboxEvent.objects.create(event_type="dlm.migration.update", subjects={"migration_id": 1}, payload={})
     return {"admin": admin_account, "config": config, "storage": source, "item": item, "job": job, "token": token_row}

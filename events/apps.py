@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    """What DLM tells the world: the outbox's relay to RabbitMQ, and its metrics."""
+
+    name = "events"
+    verbose_name = "Events"

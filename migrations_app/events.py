@@ -1,0 +1,22 @@
+"""The copy jobs' events: ``dlm.migration.update``, as upstream's relay sends it (semantics §7).
+
+Its payload is the migration row the API answers (``migrations_app.rows``): upstream's columns
+first (uuids as strings, ISO times), then DLM's extras (``state``, ``attempts``, ``last_error``,
+progress…). Emitted in the transaction of the row change it reports, so a consumer never hears of
+a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+from core.events import MIGRATION_UPDATE, emit
+from migrations_app.models import Migration
+from migrations_app.rows import migration_rows
+
+
+def migration_update(migration_id: int) -> None:
+    """Emit ``dlm.migration.update`` with the job's row as it is now (in this transaction)."""
+    found = migration_rows(Migration.objects.filter(pk=migration_id))
+    if not found:
+        return
+    row = found[0]
+    emit(MIGRATION_UPDATE, subjects={"migration_id": migration_id, "oid": row["oid"]}, payload=row)
