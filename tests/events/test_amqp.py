@@ -51,7 +51,8 @@ def test_a_relay_killed_between_publish_and_mark_sends_again_with_the_same_outbo
     assert [m.headers["outbox_id"] for m in got] == [event.id, event.id]
 
 
-@pytest.mark.django_db(transaction=True)
+# Serialized, as every transactional test in the suite: its flush must leave no content types behind.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_relays_on_postgresql_send_each_event_once(watcher, settings):  # noqa: F811
     if connection.vendor != "postgresql":
         pytest.skip("SKIP LOCKED claims: PostgreSQL (SQLite runs one relay at a time)")
