@@ -26,3 +26,4 @@ class ObjectType(models.TextChoices):
     API_TOKEN = "api_token", "API token"
     USER = "user"
     GROUP = "group"
+    WEBHOOK = "webhook"

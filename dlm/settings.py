@@ -310,6 +310,10 @@ DLM_OUTBOX_BATCH = env_int("DLM_OUTBOX_BATCH", 500, minimum=1)  # events claimed
 DLM_OUTBOX_MAX_ATTEMPTS = env_int("DLM_OUTBOX_MAX_ATTEMPTS", 10, minimum=1)  # then the event is dead
 DLM_OUTBOX_RETRY_DELAY = env_float("DLM_OUTBOX_RETRY_DELAY", 2.0, minimum=0.0)  # doubling after each failure
 DLM_OUTBOX_RETENTION = env_int("DLM_OUTBOX_RETENTION", 7 * 24 * 3600, minimum=0)  # seconds sent events are kept
+# webhooks (events.webhooks): each delivery POSTed with this timeout; failures retried after a doubling delay
+DLM_WEBHOOK_TIMEOUT = env_float("DLM_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)  # seconds to wait for a receiver
+DLM_WEBHOOK_RETRY_DELAY = env_float("DLM_WEBHOOK_RETRY_DELAY", 10.0, minimum=0.0)  # doubling, at most 1 h
+DLM_WEBHOOK_MAX_ATTEMPTS = env_int("DLM_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)  # then the delivery has failed
 
 # --- metrics (events.metrics) -----------------------------------------------------------------
 # prometheus-client's multi-process mode: with several web processes (gunicorn's workers), each

@@ -6,3 +6,6 @@ class EventsConfig(AppConfig):
 
     name = "events"
     verbose_name = "Events"
+
+    def ready(self) -> None:
+        from events import api  # noqa: F401  (registers the webhooks' operations)

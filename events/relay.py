@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.models import OutboxEvent, OutboxState
+from events import webhooks
 from events.amqp import PublishError, publisher
 
 log = logging.getLogger("dlm.events")
@@ -78,6 +79,7 @@ def relay_once(
                     after_publish(event)
             sent.append(event.id)
         if sent:
+            webhooks.deliveries_create(events[: len(sent)])  # in this transaction: sent ⇔ fanned out
             now = timezone.now()
             for start in range(0, len(sent), 900):
                 OutboxEvent.objects.filter(id__in=sent[start : start + 900]).update(

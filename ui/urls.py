@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.views import dashboard, integrity, item_lifecycle, items, jobs, lifecycle, places
+from ui.views import dashboard, integrity, item_lifecycle, items, jobs, lifecycle, places, webhooks
 
 urlpatterns = [
     *dashboard.urlpatterns,
@@ -12,4 +12,5 @@ urlpatterns = [
     *jobs.urlpatterns,
     *lifecycle.urlpatterns,
     *integrity.urlpatterns,
+    *webhooks.urlpatterns,
 ]

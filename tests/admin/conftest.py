@@ -22,6 +22,7 @@ from catalogue.models import LocationFacility
 from catalogue.services.storages import storage_config_create
 from core.actor import acting
 from core.models import OutboxEvent
+from events.models import Delivery, Subscription
 from integrity.models import CheckState, Finding, FindingKind, FixityCheck, Scan, ScanState
 from lifecycle.models import Hold, LifecyclePass, PlacementRule
 from migrations_app.models import Deletion
@@ -119,4 +120,5 @@ def seeded(db, admin_account) -> dict[str, Any]:
     scan = Scan.objects.create(storage=source, state=ScanState.COMPLETED, finished_at=now, dark=1)
     Finding.objects.create(scan=scan, storage=source, kind=FindingKind.DARK, path="stray/seeded.dat")
     OutboxEvent.objects.create(event_type="dlm.migration.update", subjects={"migration_id": 1}, payload={})
+    Delivery.objects.create(subscription=Subscription.objects.create(name="seeded hook", url="https://example.org/h", secret=SEEDED_SECRET), event_id=1, event_type="dlm.migration.update", event_created_at=now, state="failed", last_error="HTTP 500")  # noqa: E501  # fmt: skip
     return {"admin": admin_account, "config": config, "storage": source, "item": item, "job": job, "token": token_row}

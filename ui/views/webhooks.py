@@ -1,0 +1,73 @@
+"""Pages: webhooks, for admins (a subscription's URL and secret are configuration, as in the
+admin console). The list with a form for a new one (``webhook_create``, as the API), and each
+subscription's delivery log: state, attempts, last HTTP status and error, times."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_http_methods, require_safe
+
+from accounts.roles import Role
+from core.errors import DataLifecycleError, FieldError, FieldErrors, ObjectNotFound, field_errors
+from events import webhooks
+from events.models import DeliveryState, Subscription
+from ui.access import role_required
+from ui.paging import paged
+
+PAGE_SIZE = 50
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@role_required(Role.ADMIN)
+def webhook_list(request: HttpRequest) -> HttpResponse:
+    """Every subscription, and a form for a new one (event types: comma-separated, empty: all)."""
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        types = [t.strip() for t in request.POST.get("event_types", "").split(",") if t.strip()]
+        fields = {k: request.POST.get(k, "") for k in ("name", "url", "secret")}
+        try:
+            made = webhooks.webhook_create(fields={**fields, "event_types": types}, user=request.user.get_username())
+        except (FieldError, FieldErrors) as exc:
+            errors = {e.at[0] if e.at else e.field: e.message for e in field_errors(exc)}
+        except DataLifecycleError as exc:
+            errors = {exc.field or "name": exc.message}
+        else:
+            messages.success(request, f"Webhook {made.name} created.")
+            return redirect(f"/webhooks/hook/{made.name}")
+    context = {
+        "subscriptions": Subscription.objects.order_by("name"),
+        "errors": errors,
+        "values": request.POST if request.method == "POST" else {},
+        "event_types": webhooks.event_types_known(),
+    }
+    return render(request, "ui/webhooks/list.html", context, status=422 if errors else 200)
+
+
+@require_safe
+@role_required(Role.ADMIN)
+def webhook_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    """One subscription and its delivery log, newest first, paged (of one state when asked)."""
+    try:
+        subscription = webhooks.webhook_get(name=ref)
+    except ObjectNotFound:
+        context = {"what": f"No webhook named {ref!r}.", "back": "/webhooks", "back_label": "Webhooks"}
+        return render(request, "ui/places/not_found.html", context, status=404)
+    state = request.GET.get("state", "")
+    state = state if state in DeliveryState.values else ""
+    rows = webhooks.deliveries_of(subscription=subscription, state=state or None)
+    context = {
+        "subscription": subscription,
+        "deliveries": paged(request, rows, "page", PAGE_SIZE),
+        "state": state,
+        "states": DeliveryState.choices,
+    }
+    return render(request, "ui/webhooks/detail.html", context)
+
+
+urlpatterns = [
+    path("webhooks", webhook_list, name="webhook-list"),
+    path("webhooks/hook/<str:ref>", webhook_detail, name="webhook-detail"),
+]
