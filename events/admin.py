@@ -57,6 +57,8 @@ class SubscriptionForm(forms.ModelForm):
         required=False, widget=forms.PasswordInput(render_value=False), help_text="Leave empty to keep the secret."
     )
 
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
     class Meta:
         model = Subscription
         fields = ("name", "url", "event_types", "enabled")

@@ -18,6 +18,8 @@ from catalogue.services.storages import storage_config_create
 from core.crypto import encrypted_fields
 from core.management.commands import rotate_encryption_keys
 from core.secrets import join_secrets
+from events.models import Subscription
+from events.webhooks import webhook_create
 from tests.dlm.test_settings import ROOT, _env
 from tests.factories import make_storage
 
@@ -63,8 +65,27 @@ def _under(key: bytes, token: str) -> bool:
 
 def test_every_encrypted_field_is_found():
     assert [(model._meta.label, field.name) for model, field in encrypted_fields()] == [
-        ("catalogue.StorageConfig", "secrets")
+        ("catalogue.StorageConfig", "secrets"),
+        ("events.Subscription", "secret"),
     ]
+
+
+@pytest.mark.django_db
+def test_webhook_secrets_move_to_the_new_key_too(settings):
+    settings.FIELD_ENCRYPTION_KEYS = [KEY_A]
+    hook = webhook_create(fields={"name": "ops", "url": "https://example.org/hook", "secret": "s3cr3t-fjord"})
+    settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
+
+    output = _rotate()
+
+    assert "events.Subscription.secret: 1 re-encrypted, 0 already current, 0 failed" in output
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM events_subscription WHERE id = %s", [hook.pk])
+        [(token,)] = cursor.fetchall()
+    assert _under(KEY_B, token)
+    settings.FIELD_ENCRYPTION_KEYS = [KEY_B]
+    assert Subscription.objects.get(pk=hook.pk).secret == "s3cr3t-fjord"
+    assert "fjord" not in output
 
 
 @pytest.mark.django_db
