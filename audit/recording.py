@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from audit.capture import AuditSpec, created_recorded
 from audit.choices import ObjectType
-from audit.mixins import AuditedModel
+from audit.mixins import AuditedModel, AuditedQuerySet
 
-__all__ = ["AuditSpec", "AuditedModel", "ObjectType", "created_recorded"]
+__all__ = ["AuditSpec", "AuditedModel", "AuditedQuerySet", "ObjectType", "created_recorded"]

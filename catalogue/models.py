@@ -6,13 +6,15 @@ import functools
 import operator
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Func, Q
 from django.utils import timezone
 
-from audit.recording import AuditedModel, AuditSpec, ObjectType
+from audit.recording import AuditedModel, AuditedQuerySet, AuditSpec, ObjectType
+from catalogue import events
 from catalogue.choices import (
     PHASE_WEIGHT,
     ChecksumMethod,
@@ -179,10 +181,35 @@ class StorageConfig(AuditedModel):
         return f"{self.config_type} config {self.config.get('name', '?')} of {self.storage_id}"
 
 
+class DataItemQuerySet(AuditedQuerySet):
+    """Writes that set ``item_state`` to READY, CORRUPTED or DELETED tell of it (``catalogue.events``),
+    for the rows that were not in that state already."""
+
+    def update(self, **kwargs: Any) -> int:
+        state = kwargs.get("item_state")
+        if state not in events.STATE_EVENTS:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            # the rows that change state, as they are, read (and locked) before the update
+            changing = list(
+                self.exclude(item_state=state).select_for_update(of=("self",)).values(*events.PAYLOAD_COLUMNS)
+            )
+            count = super().update(**kwargs)
+            if changing:
+                plain = {
+                    k: v
+                    for k, v in kwargs.items()
+                    if k in events.PAYLOAD_COLUMNS and not hasattr(v, "resolve_expression")
+                }
+                events.items_state_changed([{**row, **plain} for row in changing])
+        return count
+
+
 class DataItem(AuditedModel):
     """One copy (``uid``) of a logical object (``oid``) on one storage, with the upstream columns."""
 
     audit_spec = AuditSpec(ObjectType.DATA_ITEM)
+    objects = DataItemQuerySet.as_manager()
 
     uid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     oid = models.UUIDField(null=True, blank=True, db_index=True)

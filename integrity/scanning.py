@@ -19,6 +19,8 @@ from catalogue.models import DataItem, UriHead
 from catalogue.services.storages import storage_remote
 from core import rclone
 from core.errors import DataLifecycleError, UnmetPreconditionForOperation
+from core.events import SCAN_FINISHED, emit
+from core.rows import row_of
 from integrity.models import Finding, FindingKind, FindingStatus, Scan, ScanMark, ScanState
 from integrity.repair import copy_found_bad
 from migrations_app.models import Deletion
@@ -47,6 +49,39 @@ def _prefixes(path: str) -> list[str]:
     directories', where a container may be registered)."""
     parts = path.split("/")
     return ["/".join(parts[: index + 1]) for index in range(len(parts))]
+
+
+# A scan as the API answers it (JSON key, ORM attribute), with its storage's name.
+SCAN_COLUMNS = [
+    ("scan_id", "scan_id"),
+    ("storage_id", "storage_id"),
+    ("origin", "origin"),
+    ("requested_by", "requested_by"),
+    ("state", "state"),
+    ("created_at", "created_at"),
+    ("started_at", "started_at"),
+    ("finished_at", "finished_at"),
+    ("heartbeat_at", "heartbeat_at"),
+    ("with_hashes", "with_hashes"),
+    ("entries_listed", "entries_listed"),
+    ("copies_expected", "copies_expected"),
+    ("matched", "matched"),
+    ("lost", "lost"),
+    ("dark", "dark"),
+    ("mismatched", "mismatched"),
+    ("bytes_listed", "bytes_listed"),
+    ("error", "error"),
+]
+
+
+def scan_row(scan: Scan) -> dict[str, Any]:
+    return {**row_of(scan, SCAN_COLUMNS), "storage_name": scan.storage.storage_name}
+
+
+def scan_finished(scan_id: int) -> None:
+    """Emit ``dlm.scan.finished`` with the scan's row as it is now (in this transaction)."""
+    scan = Scan.objects.select_related("storage").get(pk=scan_id)
+    emit(SCAN_FINISHED, subjects={"scan_id": scan_id, "storage_id": scan.storage_id}, payload=scan_row(scan))
 
 
 class Scanner:
@@ -91,6 +126,7 @@ class Scanner:
         with transaction.atomic():
             self._progress(state=ScanState.COMPLETED, finished_at=timezone.now())
             ScanMark.objects.filter(scan=scan).delete()
+            scan_finished(scan.pk)
         return ScanState.COMPLETED
 
     def _progress(self, **fields: Any) -> None:

@@ -42,7 +42,7 @@ from integrity.models import (
     ScanMark,
     ScanState,
 )
-from integrity.scanning import CHUNK, Scanner, ScanStopped
+from integrity.scanning import CHUNK, Scanner, ScanStopped, scan_finished
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,12 @@ def scan_cancel(scan_id: int, *, user: str) -> Scan:
     """Stop a queued or running scan: CANCELLED at once (a worker running it stops at its next
     chunk, writing nothing more). Refused (422) for a scan that has ended."""
     scan = scan_get(scan_id)
-    done = Scan.objects.filter(pk=scan_id, state__in=SCAN_ACTIVE).update(
-        state=ScanState.CANCELLED, finished_at=timezone.now(), error=f"cancelled by {user}"
-    )
+    with transaction.atomic():
+        done = Scan.objects.filter(pk=scan_id, state__in=SCAN_ACTIVE).update(
+            state=ScanState.CANCELLED, finished_at=timezone.now(), error=f"cancelled by {user}"
+        )
+        if done:
+            scan_finished(scan_id)
     if not done:
         msg = f"Scan {scan_id} has ended ({scan.state}): nothing to cancel"
         raise UnmetPreconditionForOperation(msg, field="scan_id")
@@ -201,9 +204,11 @@ def scan_run(scan_id: int, *, progress: Callable[[Scan], None] | None = None) ->
                 text = f"{type(exc).__name__}: {text}"
             if isinstance(exc, rclone.RcloneError) and exc.status == 404:
                 text = f"The storage's root directory was not found: nothing was judged ({text})"
-            Scan.objects.filter(pk=scan_id, state=ScanState.RUNNING).update(
-                state=ScanState.FAILED, error=text[:2000], finished_at=timezone.now(), heartbeat_at=timezone.now()
-            )
+            with transaction.atomic():
+                if Scan.objects.filter(pk=scan_id, state=ScanState.RUNNING).update(
+                    state=ScanState.FAILED, error=text[:2000], finished_at=timezone.now(), heartbeat_at=timezone.now()
+                ):
+                    scan_finished(scan_id)
             return ScanState.FAILED
 
 

@@ -37,6 +37,7 @@ from catalogue.phases import at_least, oid_phases_refresh, weight
 from catalogue.services.ingest import uri_problem
 from core.actor import Auth, Via, acting, unattended
 from core.errors import DataLifecycleError, ValueAlreadyInDB
+from core.events import LIFECYCLE_DECISION, RULE_SATISFIED, emit_many
 from lifecycle.lease import LeaseLost, abandoned_passes_close, lease_release, lease_take
 from lifecycle.models import Hold, HoldKind, LifecyclePass, PassState, PlacementRule
 from lifecycle.objects import Copy, ObjectState, objects_load
@@ -57,6 +58,7 @@ from migrations_app.states import ACTIVE, JobState
 
 log = logging.getLogger("dlm.lifecycle")
 
+ACTING = ("copy", "delete", "cancel")  # the decisions that change something: each is an event
 LIFECYCLE_USER = "dlm-lifecycle"  # who the copy and deletion jobs the lifecycle asks for are by
 
 
@@ -86,6 +88,8 @@ class LifecycleRun:
         # the batch's jobs, asked for together at its end (``_flush``), with their decisions
         self._planned_copies: list[tuple[PlannedCopy, Decision]] = []
         self._planned_deletions: list[tuple[PlannedDeletion, Decision]] = []
+        self._served: dict[int, set[uuid.UUID]] = {}  # by rule: objects its copy jobs served lately
+        self._satisfied: list[tuple[str, dict, dict]] = []  # the batch's rule.satisfied events
 
     @property
     def places(self) -> Places:
@@ -183,8 +187,27 @@ class LifecycleRun:
             decide(objects_load(oids))
             return
         with transaction.atomic():
+            first = len(self.report.decisions)
             decide(objects_load(oids, lock=True))
             self._flush()
+            self._tell(self.report.decisions[first:])
+
+    def _tell(self, decisions: list[Decision]) -> None:
+        """The batch's events, in its transaction: each decision that acted (a copy, a deletion,
+        a cancel asked for), and each rule an object has come to satisfy."""
+        acted = [decision for decision in decisions if decision.action in ACTING]
+        emit_many(
+            [
+                (
+                    LIFECYCLE_DECISION,
+                    {"oid": decision.oid, "pass_id": self.report.pass_id},
+                    {**decision.as_dict(), "pass_id": self.report.pass_id},
+                )
+                for decision in acted
+            ]
+            + self._satisfied
+        )
+        self._satisfied = []
 
     def _flush(self) -> None:
         """Write the batch's planned jobs together (``migrations_app.services.planned``); should
@@ -389,12 +412,36 @@ class LifecycleRun:
             wanted = need(rule, counted, pending_to=pending)
             if not wanted:
                 self.report.count(step, "satisfied")
+                if not self.dry_run and not obj.pending and obj.oid in self._rule_served(rule):
+                    self._satisfied.append(_rule_satisfied(rule, obj, self.report.pass_id))
                 continue
             reason = wanted.describe()
             if wanted.storage_id:
                 self._copy_for(step, obj, reason, have=obj.phase, storage_id=wanted.storage_id, rule=rule)
             else:
                 self._copy_for(step, obj, reason, have=obj.phase, min_phase=rule.min_phase or None, rule=rule)
+
+    def _rule_served(self, rule: PlacementRule) -> set[uuid.UUID]:
+        """The objects whose copy job for ``rule`` completed between the previous pass's start and
+        this one's: each is told satisfied once, by the first pass after its job ended."""
+        if rule.pk not in self._served:
+            previous = (
+                LifecyclePass.objects.filter(dry_run=False, started_at__lt=self.now)
+                .exclude(pk=self.report.pass_id)
+                .order_by("-started_at")
+                .values_list("started_at", flat=True)
+                .first()
+            )
+            jobs = Migration.objects.filter(
+                state=JobState.COMPLETED,
+                origin=JobOrigin.LIFECYCLE,
+                reason__startswith=f"rule {rule.name}: ",
+                finished_at__lt=self.now,
+            )
+            if previous is not None:
+                jobs = jobs.filter(finished_at__gte=previous)
+            self._served[rule.pk] = set(jobs.values_list("oid", flat=True))
+        return self._served[rule.pk]
 
     # -- the actions
 
@@ -520,6 +567,20 @@ class LifecycleRun:
 def _being_deleted() -> QuerySet:
     """The copies an active deletion is removing (they are left until it has ended)."""
     return Deletion.objects.filter(state__in=ACTIVE).values("uid")
+
+
+def _rule_satisfied(rule: PlacementRule, obj: ObjectState, pass_id: int | None) -> tuple[str, dict, dict]:
+    """The ``dlm.rule.satisfied`` event of ``obj`` under ``rule``: the READY copies it has."""
+    ready = [copy for copy in obj.copies if copy.item_state == ItemState.READY]
+    payload = {
+        "rule": rule.name,
+        "rule_id": rule.pk,
+        "oid": obj.oid,
+        "item_name": ready[0].item_name if ready else None,
+        "copies": [{"uid": c.uid, "storage_id": c.storage_id, "storage_name": c.storage_name} for c in ready],
+        "pass_id": pass_id,
+    }
+    return RULE_SATISFIED, {"oid": obj.oid, "rule_id": rule.pk}, payload
 
 
 def _about(copy: Copy) -> dict[str, str]:

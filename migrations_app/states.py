@@ -131,7 +131,12 @@ def transition(
     Raises ``TransitionRefused`` for a move the table does not allow, before writing anything.
     """
     states = _check_moves(SOURCES.get(to, ()) if from_states is None else from_states, to)
-    return fenced_update(pk, states=states, fence=fence, model=model, state=to, **fields) == 1
+    moved = fenced_update(pk, states=states, fence=fence, model=model, state=to, **fields) == 1
+    if moved and model is not None and model._meta.model_name == "deletion":
+        from migrations_app.events import deletion_update  # the copy jobs' callers emit their own
+
+        deletion_update([pk])
+    return moved
 
 
 # --- what goes with a move ----------------------------------------------------------------------

@@ -95,3 +95,11 @@ def make_copy_job(
     if state in FINISHED:
         values.update(attempts=1, complete=True, finished_at=now, completion_date=now)
     return Migration.objects.create(**{**values, **fields})
+
+
+def job_callbacks(callbacks: list) -> list:
+    """The on-commit callbacks captured, less the outbox relay's (``core.events.relay_soon``),
+    which any change that emits an event adds."""
+    from core.events import relay_soon
+
+    return [callback for callback in callbacks if callback is not relay_soon]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from psycopg import errors as psycopg_errors
 from audit.recording import created_recorded
 from catalogue.choices import ItemState
 from catalogue.columns import clean_columns
+from catalogue.events import items_registered
 from catalogue.models import DataItem, Storage
 from catalogue.phases import combine, lifecycle_reconsider, objects_lock, oid_phases_refresh
 from catalogue.selectors import data_items_named
@@ -103,7 +104,8 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
             if len(items) >= COPY_FROM and connection.vendor == "postgresql":
                 _copy_in(items)
             else:
-                DataItem.objects.bulk_create(items, batch_size=1000)
+                _insert_many(items)
+            items_registered(items)
             ready_joined = {item.oid for item in items if item.oid in joined and item.item_state == ItemState.READY}
             if ready_joined:
                 oid_phases_refresh(ready_joined)
@@ -155,6 +157,58 @@ def _copy_in(items: list[DataItem]) -> None:
             copy.write_row(row)
     for item in items:
         item._state.adding = False
+    actor = current_actor()
+    if actor is not None:
+        created_recorded(items, actor, using=DEFAULT_DB_ALIAS)
+
+
+def _db_value_makers(fields: Iterable[models.Field]) -> list[Callable[[Any], Any]]:
+    """For each field, how a Python value becomes the value the database driver takes: as the
+    field's ``get_db_prep_save`` would make it, without its per-value cost for the common column
+    types (text, numbers, uuids, times, JSON); any other type goes through the field itself."""
+    ops, native_uuid = connection.ops, connection.features.has_native_uuid_field
+
+    def plain(value: Any) -> Any:
+        return str(value) if isinstance(value, str) else value  # a choice's enum member: its text
+
+    def maker(field: models.Field) -> Callable[[Any], Any]:
+        if isinstance(field, models.JSONField):
+            encoder = field.encoder
+            return lambda value: None if value is None else ops.adapt_json_value(value, encoder)
+        if isinstance(field, models.UUIDField):
+            return plain if native_uuid else (lambda value: None if value is None else value.hex)
+        if isinstance(field, models.DateTimeField):
+            return ops.adapt_datetimefield_value
+        if type(field) in (models.CharField, models.TextField, models.BooleanField) or isinstance(
+            field, models.IntegerField
+        ):
+            return plain
+        return lambda value: field.get_db_prep_save(value, connection)
+
+    return [maker(field) for field in fields]
+
+
+# ``_insert_many``'s statement, by database vendor: written once.
+_INSERTS: dict[str, str] = {}
+
+
+def _insert_many(items: list[DataItem]) -> None:
+    """Insert ``items`` with one prepared statement run for each row, then record their creation
+    in the audit trail, as ``bulk_create`` would (for which Django prepares each value through its
+    field again and writes a statement for each batch: 40 % of a single registration's time)."""
+    fields = DataItem._meta.concrete_fields
+    makers = _db_value_makers(fields)
+    statement = _INSERTS.get(connection.vendor)
+    if statement is None:
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        statement = _INSERTS[connection.vendor] = f"INSERT INTO data_item ({columns}) VALUES ({marks})"
+    attnames = [field.attname for field in fields]
+    rows = [[make(getattr(item, attname)) for make, attname in zip(makers, attnames, strict=True)] for item in items]
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
+    for item in items:
+        item._state.adding, item._state.db = False, DEFAULT_DB_ALIAS
     actor = current_actor()
     if actor is not None:
         created_recorded(items, actor, using=DEFAULT_DB_ALIAS)

@@ -3,8 +3,6 @@ scan's report as CSV, and an operator's registering or quarantining of the dark 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import StreamingHttpResponse
 
 from accounts.roles import Role
@@ -16,28 +14,9 @@ from core.schemas import list_of, row_schema
 from integrity import findings as dark_files
 from integrity import scans
 from integrity.models import Finding, FindingKind, FindingStatus, Scan, ScanState
+from integrity.scanning import SCAN_COLUMNS, scan_row
 
 # (JSON key, ORM attribute)
-SCAN_COLUMNS = [
-    ("scan_id", "scan_id"),
-    ("storage_id", "storage_id"),
-    ("origin", "origin"),
-    ("requested_by", "requested_by"),
-    ("state", "state"),
-    ("created_at", "created_at"),
-    ("started_at", "started_at"),
-    ("finished_at", "finished_at"),
-    ("heartbeat_at", "heartbeat_at"),
-    ("with_hashes", "with_hashes"),
-    ("entries_listed", "entries_listed"),
-    ("copies_expected", "copies_expected"),
-    ("matched", "matched"),
-    ("lost", "lost"),
-    ("dark", "dark"),
-    ("mismatched", "mismatched"),
-    ("bytes_listed", "bytes_listed"),
-    ("error", "error"),
-]
 FINDING_COLUMNS = [
     ("finding_id", "finding_id"),
     ("scan_id", "scan_id"),
@@ -65,10 +44,6 @@ FINDING_IDS = Body(
     description="The ids of open dark-file findings.",
     schema={"type": "array", "items": {"type": "integer"}},
 )
-
-
-def scan_row(scan: Scan) -> dict[str, Any]:
-    return {**row_of(scan, SCAN_COLUMNS), "storage_name": scan.storage.storage_name}
 
 
 @operation(

@@ -22,6 +22,7 @@ from catalogue.models import DataItem
 from catalogue.services.data_items import data_item_descendants, data_items_tombstone
 from core.errors import ObjectNotFound, UnmetPreconditionForOperation, ValueAlreadyInDB
 from migrations_app.choices import JobOrigin
+from migrations_app.events import deletion_update
 from migrations_app.jobs import deletion_job_enqueue
 from migrations_app.models import Deletion, Migration
 from migrations_app.selectors import active_deletion
@@ -128,16 +129,19 @@ def deletion_job_create(
         if copy.storage_id is None:
             now = timezone.now()
             marked = data_items_tombstone(uids=[copy.uid], at=now)
-            return Deletion.objects.create(
+            deletion = Deletion.objects.create(
                 **fields,
                 state=JobState.COMPLETED,
                 complete=True,
                 finished_at=now,
                 items_deleted=len(marked),
             )
+            deletion_update([deletion.deletion_id])
+            return deletion
         try:
             with transaction.atomic():
                 deletion = Deletion.objects.create(**fields, state=INITIAL)
+                deletion_update([deletion.deletion_id])
         except IntegrityError:
             # A concurrent request won the partial unique constraint (one active deletion per copy).
             raced = active_deletion(copy.uid)

@@ -24,6 +24,7 @@ from catalogue.choices import ItemType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
 from core.errors import ValueAlreadyInDB
+from migrations_app.events import deletion_update
 from migrations_app.jobs import COPY_TASK, DELETION_TASK, jobs_enqueue_with
 from migrations_app.models import Deletion, Migration
 from migrations_app.services.copies import _destination_fields, copy_command
@@ -127,6 +128,7 @@ def deletion_jobs_create_planned(*, plans: list[PlannedDeletion], user: str, ori
     try:
         with transaction.atomic():
             created = Deletion.objects.bulk_create(deletions)
+            deletion_update([deletion.deletion_id for deletion in created])
             jobs_enqueue_with(DELETION_TASK, [deletion.deletion_id for deletion in created])
     except IntegrityError:
         raise ValueAlreadyInDB("A planned deletion broke a rule of the catalogue: ask one job at a time") from None

@@ -34,15 +34,15 @@ def test_a_single_row_update_costs_two_statements(db):
     item = make_item(make_storage())
     rows = DataItem.objects.filter(uid=item.uid)
     with CaptureQueriesContext(connection) as plain:
-        rows.update(item_state="READY")
+        rows.update(item_format="fits")
     with acting(username="ops", user_id=None, auth="command", via="command", operation="t"):
         with CaptureQueriesContext(connection) as audited:
-            rows.update(item_state="CORRUPTED")
+            rows.update(item_format="hdf5")
 
     assert len(plain) == 1
     extra = [q["sql"] for q in audited if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(extra) == 3, extra  # the read of the old value, the UPDATE, one INSERT of the record
-    assert [r.changes for r in records()] == [{"item_state": ["READY", "CORRUPTED"]}]
+    assert [r.changes for r in records()] == [{"item_format": ["fits", "hdf5"]}]
 
 
 def test_an_update_from_an_expression_records_the_values_it_made(db):

@@ -67,7 +67,7 @@ def test_a_copy_job_emits_migration_updates_with_upstreams_row(tmp_path):
 def test_a_large_copy_emits_its_progress(tmp_path):
     _copy(tmp_path, b"x" * (2 * 1024 * 1024))  # above the small-file limit: an rclone job, polled
     run_jobs()
-    payloads = [e.payload for e in OutboxEvent.objects.order_by("id")]
+    payloads = [e.payload for e in OutboxEvent.objects.filter(event_type=MIGRATION_UPDATE).order_by("id")]
     running = [p for p in payloads if p["state"] == "running"]
     assert len(running) >= 2  # the claim, then at least one progress write
     assert any(p["job_stats"] and "bytes" in p["job_stats"] for p in running)
@@ -77,7 +77,7 @@ def test_a_large_copy_emits_its_progress(tmp_path):
 def test_cancelling_a_queued_job_emits_its_end(tmp_path):
     _item, job, _archive = _copy(tmp_path)
     copy_job_cancel(migration_id=job.migration_id)
-    event = OutboxEvent.objects.get()
+    event = OutboxEvent.objects.get(event_type=MIGRATION_UPDATE)
     assert event.payload["state"] == "cancelled" and event.payload["complete"] is True
     assert event.payload["job_status"]["success"] is False
 
@@ -87,5 +87,5 @@ def test_a_failed_copy_emits_its_failure(tmp_path, settings):
     item, job, _archive = _copy(tmp_path)
     (tmp_path / "disk" / "data" / "eb-001" / "vis.fits").unlink()  # the source's bytes are gone
     run_jobs()
-    last = OutboxEvent.objects.order_by("id").last().payload
+    last = OutboxEvent.objects.filter(event_type=MIGRATION_UPDATE).order_by("id").last().payload
     assert last["state"] == "failed" and last["complete"] is True and last["last_error"]

@@ -15,7 +15,7 @@ from migrations_app import jobs
 from migrations_app.models import Migration
 from migrations_app.states import JobState
 from tests.conftest import Api, race
-from tests.factories import make_copy_job, make_item, make_storage
+from tests.factories import job_callbacks, make_copy_job, make_item, make_storage
 
 COPY = "/migration/copy_data_item"
 CANCEL = "/migration/cancel_migration"
@@ -129,9 +129,9 @@ def test_copy_by_uid_writes_one_destination_copy_and_one_queued_job(
     assert job.attempts == 0 and not job.complete and job.completion_date is None
     assert job.command == "copy src:obs/vis.ms -> dst:obs/vis.ms (file)"
 
-    assert len(callbacks) == 1  # queued only once the transaction commits
+    assert len(job_callbacks(callbacks)) == 1  # queued only once the transaction commits
     assert queued == []
-    callbacks[0]()
+    job_callbacks(callbacks)[0]()
     assert queued == [((jobs.COPY_TASK, job.migration_id), {"task_name": f"copy-{job.migration_id}", "save": False})]
 
 
@@ -206,7 +206,7 @@ def refuse(operator_api, django_capture_on_commit_callbacks, queued):
         if exec_name is not None:
             _refused(response, status, exec_name, *fragments)
         assert _counts() == before
-        assert callbacks == [] and queued == []
+        assert job_callbacks(callbacks) == [] and queued == []
         return response
 
     return check
@@ -421,7 +421,7 @@ def test_retry_a_failed_or_cancelled_job(operator_api, source, destination, stat
     job.refresh_from_db()
     assert not job.cancel_requested
     assert DataItem.objects.get(uid=job.destination_uid).item_state == "INITIALISED"
-    assert len(callbacks) == 1
+    assert len(job_callbacks(callbacks)) == 1
 
 
 @pytest.mark.parametrize("state", [JobState.QUEUED, JobState.RUNNING, JobState.VERIFYING, JobState.COMPLETED])
@@ -452,7 +452,7 @@ def test_retry_of_a_failed_job_whose_copy_was_removed_makes_a_fresh_one(
     copy = DataItem.objects.get(uid=row["destination_uid"])
     assert (copy.item_state, copy.oid, copy.storage_id) == ("INITIALISED", source.oid, destination.storage_id)
     assert copy.uri == "elsewhere/vis.ms" and copy.item_name == source.item_name
-    assert len(callbacks) == 1
+    assert len(job_callbacks(callbacks)) == 1
 
 
 def test_retry_needs_a_ready_source_and_no_ready_copy_there(operator_api, source, destination, queued):

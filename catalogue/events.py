@@ -1,0 +1,59 @@
+"""The catalogue's events: a copy registered, READY, CORRUPTED or DELETED (``core.events``).
+
+They are emitted by the data item's own writes (``catalogue.models.DataItemQuerySet`` and
+``data_items_insert``), so that every road to a change of state (the API, the copy and deletion
+jobs, fixity checks, the admin) tells of it, in the transaction of the change. A row set to the
+state it already has tells nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogue.choices import ItemState
+from core.events import ITEM_CORRUPTED, ITEM_DELETED, ITEM_READY, ITEM_REGISTERED, emit_many
+
+STATE_EVENTS = {ItemState.READY: ITEM_READY, ItemState.CORRUPTED: ITEM_CORRUPTED, ItemState.DELETED: ITEM_DELETED}
+
+# The columns an item event carries: who the copy is, where, and what it holds (not its metadata,
+# which may be large: query_data_item has it).
+PAYLOAD_COLUMNS = (
+    "uid",
+    "oid",
+    "item_name",
+    "item_type",
+    "item_state",
+    "storage_id",
+    "uri",
+    "item_size",
+    "item_checksum",
+    "checksum_method",
+    "uid_phase",
+    "oid_phase",
+    "uid_creation",
+    "uid_expiration",
+    "parents",
+    "item_tags",
+)
+
+
+def _event(event_type: str, row: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    subjects = {"uid": row["uid"], "oid": row["oid"], "storage_id": row["storage_id"]}
+    return event_type, subjects, row
+
+
+def items_registered(items: list[Any]) -> None:
+    """``dlm.item.registered`` for each new copy, and ``dlm.item.ready`` for each one registered
+    READY (a pipeline waiting for READY hears of it either way)."""
+    events = []
+    for item in items:
+        row = {column: getattr(item, column) for column in PAYLOAD_COLUMNS}
+        events.append(_event(ITEM_REGISTERED, row))
+        if item.item_state == ItemState.READY:
+            events.append(_event(ITEM_READY, row))
+    emit_many(events)
+
+
+def items_state_changed(rows: list[dict[str, Any]]) -> None:
+    """The state event of each row (its ``PAYLOAD_COLUMNS`` as they are now)."""
+    emit_many([_event(STATE_EVENTS[row["item_state"]], row) for row in rows if row["item_state"] in STATE_EVENTS])

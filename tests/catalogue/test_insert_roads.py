@@ -1,0 +1,93 @@
+"""``data_items_insert`` writes its rows without Django's ``bulk_create`` (a prepared insert, or
+PostgreSQL's COPY for many rows): what lands in the table, byte for byte as the database holds it,
+is what ``bulk_create`` would have written, for every type of column."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from catalogue.models import DataItem
+from catalogue.services.data_items import COPY_FROM, data_items_insert
+from core.events import ITEM_READY, ITEM_REGISTERED
+from core.models import OutboxEvent
+from tests.factories import make_storage
+
+
+def _values(storage, name: str) -> dict:
+    """A row with a value of every kind: text, enum members, numbers, booleans, uuids, aware
+    times, JSON objects and lists, nulls."""
+    return {
+        "item_name": name,
+        "storage_id": storage.storage_id,
+        "uri": f"dir/{name}",
+        "item_state": "READY",
+        "item_type": "container",
+        "uid_phase": "LIQUID",
+        "oid_phase": "LIQUID",
+        "target_phase": "SOLID",
+        "item_size": 2**40 + 7,
+        "decompressed_size": None,
+        "item_level": 3,
+        "item_checksum": "d41d8cd98f00b204e9800998ecf8427e",
+        "checksum_method": "md5",
+        "uid_expiration": datetime(2031, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        "last_check": datetime(2026, 12, 7, 12, 0, tzinfo=UTC),
+        "parents": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "metadata": {"execution_block": "eb-1", "nested": {"list": [1, 2.5, None, "ü"]}},
+        "item_tags": ["a", "b"],
+        "hashes": {"md5": "d41d8cd98f00b204e9800998ecf8427e"},
+        "lifecycle_hold": True,
+    }
+
+
+def _stored(names: list[str]) -> dict[str, tuple]:
+    """Each named row as the database holds it (its raw values), the keys that differ by nature
+    (uid, oid, name, uri, creation times) left out."""
+    columns = [field.column for field in DataItem._meta.concrete_fields]
+    skip = {"uid", "oid", "item_name", "uri", "uid_creation", "oid_creation"}
+    kept = [column for column in columns if column not in skip]
+    marks = ", ".join(["%s"] * len(names))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT item_name, {', '.join(kept)} FROM data_item WHERE item_name IN ({marks})",  # noqa: S608
+            names,
+        )
+        return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+
+
+@pytest.mark.parametrize("count", [1, COPY_FROM])
+def test_inserted_rows_hold_what_bulk_create_writes(db, count):
+    storage = make_storage()
+    reference = _values(storage, "by-bulk-create")
+    DataItem.objects.bulk_create([DataItem(uid=uuid.uuid4(), oid=uuid.uuid4(), **reference)])
+
+    inserted = data_items_insert(rows=[_values(storage, f"by-insert-{n}") for n in range(count)])
+
+    stored = _stored(["by-bulk-create", *(f"by-insert-{n}" for n in range(count))])
+    expected = stored.pop("by-bulk-create")
+    assert len(stored) == count
+    assert all(row == expected for row in stored.values()), (expected, next(iter(stored.values())))
+    fetched = DataItem.objects.get(uid=inserted[0].uid)
+    assert fetched.metadata == reference["metadata"] and fetched.uid_expiration == reference["uid_expiration"]
+    assert fetched.oid == fetched.uid and not inserted[0]._state.adding
+
+
+@pytest.mark.parametrize("count", [1, COPY_FROM])
+def test_each_inserted_row_is_told_registered_and_ready(db, count):
+    storage = make_storage()
+
+    inserted = data_items_insert(rows=[_values(storage, f"told-{n}") for n in range(count)])
+
+    events = list(OutboxEvent.objects.filter(subjects__storage_id=str(storage.storage_id)).order_by("id"))
+    assert [event.event_type for event in events] == [ITEM_REGISTERED, ITEM_READY] * count
+    first = events[0]
+    assert first.state == "pending" and first.attempts == 0 and first.created_at is not None
+    assert first.subjects == {"uid": str(inserted[0].uid), "oid": str(inserted[0].oid), "storage_id": str(storage.pk)}
+    assert first.payload["item_size"] == 2**40 + 7
+    assert first.payload["uid_expiration"] == "2031-01-02T03:04:05.678Z"
+    assert first.payload["parents"] == "12345678-1234-5678-1234-567812345678"
+    assert first.payload == events[1].payload
