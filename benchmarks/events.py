@@ -3,10 +3,12 @@
 
     .venv/bin/python benchmarks/events.py [--events 10000] [--database-url postgres://…/ev_bench]
 
-A producer thread commits the events (``core.events.emit``, 50 per transaction) as fast as it can;
-a relay thread runs what the workers run (``events.tasks.relay_run``, again whenever it returns,
-after ``DLM_OUTBOX_POLL`` when nothing was pending); a consumer bound to the exchange measures, per
-message, the time from the event's commit (its ``created_at``) to its arrival. Prints events/s
+Producer processes (``--producers``, 2 as gunicorn's workers) commit the events
+(``core.events.emit``, 50 per transaction) as fast as they can, as the web processes would; a relay
+process runs what a worker runs (``events.tasks.relay_run``, again whenever it returns, after
+``DLM_OUTBOX_POLL`` when nothing was pending); a consumer bound to the exchange, in this process,
+measures per message the time from the event's commit (its ``created_at``) to its arrival. Each
+in its own process, as in a deployment. Prints events/s
 (first commit to last arrival) and the p50/p95 delay. Needs the RabbitMQ broker on 127.0.0.1:5672.
 Without ``--database-url``, a fresh SQLite file in a temporary directory.
 
@@ -14,10 +16,10 @@ Targets: >= 1,000 events/s; p95 commit → broker <= 2 s at the default poll.
 """
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -32,6 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--producers", type=int, default=2, help="processes committing events (the web's workers)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="dlm-bench-events-")
     os.environ["DLM_VAR_DIR"] = tmp
@@ -74,29 +77,37 @@ def main() -> int:
             ch.stop_consuming()
 
     channel.basic_consume(queue=queue, on_message_callback=on_message, auto_ack=True)
-    done = threading.Event()
 
-    def produce() -> None:
-        for start in range(0, args.events, 50):
+    def produce(first: int, stop: int) -> None:
+        connections.close_all()  # the parent's connections are not this process's
+        for start in range(first, stop, 50):
             with transaction.atomic():
-                for n in range(start, min(start + 50, args.events)):
+                for n in range(start, min(start + 50, stop)):
                     emit("dlm.bench.event", subjects={"n": n}, payload={"n": n, "pad": "x" * 200})
         connections.close_all()
 
     def relay() -> None:
-        while not done.is_set():
+        connections.close_all()
+        while True:
             if not relay_run()["claimed"]:
                 time.sleep(settings.DLM_OUTBOX_POLL)
-        connections.close_all()
 
+    connections.close_all()
+    fork = multiprocessing.get_context("fork")
     began = time.time()
-    producer = threading.Thread(target=produce)
-    relayer = threading.Thread(target=relay, daemon=True)
-    producer.start()
+    shares = [
+        (n * args.events // args.producers, (n + 1) * args.events // args.producers) for n in range(args.producers)
+    ]
+    producers = [fork.Process(target=produce, args=share) for share in shares]
+    relayer = fork.Process(target=relay, daemon=True)
+    for producer in producers:
+        producer.start()
     relayer.start()
     channel.start_consuming()
-    done.set()
-    producer.join()
+    for producer in producers:
+        producer.join()
+    relayer.terminate()
+    relayer.join()
     conn.close()
     seconds = last_arrival[0] - began
     rate = len(delays) / seconds

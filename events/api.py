@@ -81,3 +81,13 @@ def query_deliveries(request, *, name, state, limit, offset) -> list[dict]:
     return [
         webhooks.delivery_json(row) for row in page(rows.select_related("subscription"), limit=limit, offset=offset)
     ]
+
+
+@operation(
+    "POST", "/webhooks/retry_deliveries", operation_id="retry_deliveries", role=Role.ADMIN, params=(NAME,),
+    response={"type": "integer"}, tag="webhooks",
+)  # fmt: skip
+def retry_deliveries(request, *, name) -> int:
+    """DLM extension: send a webhook's failed deliveries again (attempts from 0, due now); answers
+    how many."""
+    return webhooks.deliveries_retry(subscription=webhooks.webhook_get(name=name))

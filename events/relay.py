@@ -3,9 +3,10 @@
 A pass claims the due pending rows in one transaction: on PostgreSQL with ``SELECT … FOR UPDATE
 SKIP LOCKED`` ordered by id, so several relays (every worker may run one) never send the same row;
 on SQLite the transaction is IMMEDIATE (``dlm/settings.py``), so one relay at a time. Each event is
-published under publisher confirms and marked sent only once the broker has it, in the same
+published under publisher confirms and marked sent only once the broker has it, in the claiming
 transaction: a relay killed between the two leaves the row pending and it is sent again, with the
-same ``outbox_id`` header (consumers de-duplicate by it). A failed publish counts an attempt and
+same ``outbox_id`` header (consumers de-duplicate by it). The batch is published at once and its
+confirms awaited together (``events.amqp``). A failed publish counts an attempt and
 sets the next one after a doubling delay; after ``DLM_OUTBOX_MAX_ATTEMPTS`` the event is dead,
 logged as an error and shown in the admin, where it can be sent again. Sent rows are deleted after
 ``DLM_OUTBOX_RETENTION`` seconds.
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from core.models import OutboxEvent, OutboxState
 from events import webhooks
-from events.amqp import PublishError, publisher
+from events.amqp import publisher
 
 log = logging.getLogger("dlm.events")
 
@@ -62,24 +63,21 @@ def relay_once(
             rows = rows.select_for_update(skip_locked=True)
         events = list(rows[:batch])
         counts["claimed"] = len(events)
-        sent: list[int] = []
         error = ""
-        for index, event in enumerate(events):
-            if pub is not None:
-                try:
-                    pub.publish(
-                        outbox_id=event.id, event_type=event.event_type, created_at=event.created_at,
-                        payload=event.payload,
-                    )  # fmt: skip
-                except PublishError as exc:
-                    error = str(exc)
-                    _failed(events[index:], error, counts)  # the broker failed: the rest would too
-                    break
+        confirmed = {event.id for event in events}
+        if pub is not None and events:
+            confirmed, error = pub.publish_many(events)
+        sent: list[int] = []
+        for event in events:
+            if event.id in confirmed:
                 if after_publish is not None:
                     after_publish(event)
-            sent.append(event.id)
+                sent.append(event.id)
+        failed = [event for event in events if event.id not in confirmed]
+        if failed:
+            _failed(failed, error or "RabbitMQ did not confirm the message", counts)
         if sent:
-            webhooks.deliveries_create(events[: len(sent)])  # in this transaction: sent ⇔ fanned out
+            webhooks.deliveries_create([event for event in events if event.id in confirmed])  # sent ⇔ fanned out
             now = timezone.now()
             for start in range(0, len(sent), 900):
                 OutboxEvent.objects.filter(id__in=sent[start : start + 900]).update(
@@ -93,18 +91,27 @@ def relay_once(
 
 
 def _failed(events: list[OutboxEvent], error: str, counts: dict[str, int]) -> None:
+    """Count a failed attempt at each event: due again after its backoff, or dead after the last
+    (one update per number of attempts: a batch the broker missed is a few statements)."""
     now = timezone.now()
+    by_attempts: dict[int, list[OutboxEvent]] = {}
     for event in events:
-        attempts = event.attempts + 1
+        by_attempts.setdefault(event.attempts + 1, []).append(event)
+    for attempts, group in by_attempts.items():
         fields: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now, "last_error": error[:2000]}
         if attempts >= settings.DLM_OUTBOX_MAX_ATTEMPTS:
             fields.update(state=OutboxState.DEAD, next_attempt_at=None)
-            counts["dead"] += 1
-            log.error("outbox event %s (%s) is dead after %s attempts: %s", event.id, event.event_type, attempts, error)
+            counts["dead"] += len(group)
+            for event in group:
+                log.error(
+                    "outbox event %s (%s) is dead after %s attempts: %s", event.id, event.event_type, attempts, error
+                )
         else:
             fields["next_attempt_at"] = now + retry_delay(attempts)
-        OutboxEvent.objects.filter(id=event.id).update(**fields)
-        counts["failed"] += 1
+        ids = [event.id for event in group]
+        for start in range(0, len(ids), 900):
+            OutboxEvent.objects.filter(id__in=ids[start : start + 900]).update(**fields)
+        counts["failed"] += len(group)
 
 
 def sent_events_purge() -> int:

@@ -193,11 +193,18 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def deliveries_retry(*, ids: list[int]) -> int:
-    """Make failed deliveries pending again, due now, with their attempts from 0; how many."""
-    return Delivery.objects.filter(id__in=ids, state=DeliveryState.FAILED).update(
-        state=DeliveryState.PENDING, attempts=0, next_attempt_at=None, last_error=""
-    )
+def deliveries_retry(*, ids: list[int] | None = None, subscription: Subscription | None = None) -> int:
+    """Make failed deliveries pending again, due now, with their attempts from 0: those of ``ids``,
+    or every failed one of ``subscription``; how many. Their sending is queued at once."""
+    rows = Delivery.objects.filter(state=DeliveryState.FAILED)
+    if ids is not None:
+        rows = rows.filter(id__in=ids)
+    if subscription is not None:
+        rows = rows.filter(subscription=subscription)
+    count = rows.update(state=DeliveryState.PENDING, attempts=0, next_attempt_at=None, last_error="")
+    if count:
+        transaction.on_commit(send_soon)
+    return count
 
 
 # --- fan-out and sending ------------------------------------------------------------------------

@@ -73,6 +73,7 @@ OPERATIONS = [
     ("update_webhook", "PATCH", "/webhooks/update_webhook", Role.ADMIN, 422),
     ("delete_webhook", "DELETE", "/webhooks/delete_webhook", Role.ADMIN, 422),
     ("query_deliveries", "GET", "/webhooks/query_deliveries", Role.ADMIN, 422),
+    ("retry_deliveries", "POST", "/webhooks/retry_deliveries", Role.ADMIN, 422),
     ("verify_data_item", "POST", "/storage/verify_data_item", Role.OPERATOR, 422),
     ("query_fixity_checks", "GET", "/storage/query_fixity_checks", Role.VIEWER, 200),
     ("scan_storage", "POST", "/storage/scan_storage", Role.OPERATOR, 422),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from audit.models import AuditRecord
 from core.events import MIGRATION_UPDATE
 from events.models import Delivery, DeliveryState, Subscription
+from events.webhooks import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +83,13 @@ def test_query_deliveries_shows_the_log_by_state(api):
 def test_viewers_and_operators_may_not_see_webhooks(viewer_api, operator_api):
     for caller in (viewer_api, operator_api):
         assert caller.get("/webhooks/query_webhooks").status_code == 403
+
+
+def test_the_api_sends_a_webhooks_failed_deliveries_again(api):
+    sub = webhook_create(fields={"name": "pipe", "url": "https://h/x", "event_types": [], "secret": SECRET})
+    Delivery.objects.create(subscription=sub, event_id=1, event_type=MIGRATION_UPDATE, event_created_at=timezone.now(),
+                            state=DeliveryState.FAILED, attempts=8)  # fmt: skip
+    response = api.post("/webhooks/retry_deliveries", {"name": "pipe"})
+    assert response.status_code == 200 and response.json() == 1
+    assert Delivery.objects.get().state == DeliveryState.PENDING
+    assert api.post("/webhooks/retry_deliveries", {"name": "nobody"}).status_code == 404

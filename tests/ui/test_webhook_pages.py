@@ -58,3 +58,49 @@ def test_the_delivery_log_shows_state_attempts_status_and_error_paged():
     failed = admin.get("/webhooks/hook/pipe", {"state": "failed"}).content.decode()
     assert failed.count('class="delivery"') == 1
     assert admin.get("/webhooks/hook/nobody").status_code == 404
+
+
+def test_an_admin_changes_a_webhook_keeping_its_secret_and_a_bad_url_is_refused_on_its_field():
+    webhook_create(fields={"name": "pipe", "url": "https://h/x", "event_types": [], "secret": SECRET})
+    admin = _browser(Role.ADMIN)
+    page = admin.get("/webhooks/hook/pipe").content.decode()
+    assert 'value="https://h/x"' in page and SECRET not in page
+
+    bad = admin.post("/webhooks/hook/pipe", {"action": "update", "url": "ftp://h/y", "event_types": ""})
+    assert bad.status_code == 422 and "http:// or https://" in bad.content.decode()
+    assert Subscription.objects.get().url == "https://h/x"  # nothing half-written
+
+    saved = admin.post("/webhooks/hook/pipe", {"action": "update", "url": "https://h/y",
+                                                "event_types": f"{MIGRATION_UPDATE}, dlm.item.ready"})  # fmt: skip
+    assert saved.status_code == 302
+    sub = Subscription.objects.get()
+    assert sub.url == "https://h/y" and sub.event_types == sorted([MIGRATION_UPDATE, "dlm.item.ready"])
+    assert sub.enabled is False  # the box was left unticked
+    assert sub.secret == SECRET  # an empty secret keeps the stored one
+
+    unknown = admin.post("/webhooks/hook/pipe", {"action": "update", "url": "https://h/y", "event_types": "dlm.nope"})
+    assert unknown.status_code == 422 and "dlm.nope" in unknown.content.decode()
+
+
+def test_an_admin_sends_failed_deliveries_again_and_removes_a_webhook_after_confirming():
+    sub = webhook_create(fields={"name": "pipe", "url": "https://h/x", "event_types": [], "secret": SECRET})
+    now = timezone.now()
+    for n in range(3):
+        Delivery.objects.create(subscription=sub, event_id=n, event_type=MIGRATION_UPDATE, event_created_at=now,
+                                state=DeliveryState.FAILED, attempts=8, last_error="HTTP 503")  # fmt: skip
+    Delivery.objects.create(subscription=sub, event_id=9, event_type=MIGRATION_UPDATE, event_created_at=now,
+                            state=DeliveryState.DELIVERED, attempts=1)  # fmt: skip
+    admin = _browser(Role.ADMIN)
+    assert "Send the 3 failed deliveries again" in admin.get("/webhooks/hook/pipe").content.decode()
+
+    retried = admin.post("/webhooks/hook/pipe", {"action": "retry"}, follow=True)
+    assert "3 failed deliveries queued again." in retried.content.decode()
+    states = sorted(Delivery.objects.values_list("state", "attempts"))
+    assert states == [("delivered", 1), ("pending", 0), ("pending", 0), ("pending", 0)]
+
+    unconfirmed = admin.post("/webhooks/hook/pipe", {"action": "delete"})
+    assert unconfirmed.status_code == 422 and "Tick the box" in unconfirmed.content.decode()
+    assert Subscription.objects.exists()
+    removed = admin.post("/webhooks/hook/pipe", {"action": "delete", "confirm": "on"})
+    assert removed.status_code == 302 and removed["Location"] == "/webhooks"
+    assert not Subscription.objects.exists() and not Delivery.objects.exists()
