@@ -242,13 +242,17 @@ class Run:
 
 
 @contextmanager
-def bench_run(*, pg: str, db: str, fresh: bool, prefix: str, env: dict[str, str] | None = None) -> Iterator[Run]:
+def bench_run(
+    *, pg: str, db: str, fresh: bool, prefix: str, env: dict[str, str] | None = None, sqlite: bool = False
+) -> Iterator[Run]:
     """A run on the database ``db`` of the server ``pg`` (created if absent, dropped first when
-    ``fresh``), migrated; ``env`` adds to its Django processes' environment. On leaving, every
-    process the run started is stopped and its directory removed."""
-    run = Run(f"{pg}/{db}", prefix, env)
+    ``fresh``), or with ``sqlite`` on a new SQLite file in the run's directory, migrated; ``env``
+    adds to its Django processes' environment. On leaving, every process the run started is
+    stopped and its directory removed."""
+    run = Run("" if sqlite else f"{pg}/{db}", prefix, env)
     try:
-        ensure_database(pg, db, fresh)
+        if not sqlite:
+            ensure_database(pg, db, fresh)
         run.manage("migrate", "--noinput")
         yield run
     finally:

@@ -3,7 +3,8 @@
 
     .venv/bin/python benchmarks/ingest.py [--duration S] [--clients C] [--bulk N]
 
-1. Creates the database ``dlm_bench_ingest`` afresh (registrations add rows) and migrates it.
+1. Creates the database ``dlm_bench_ingest`` (``--db``) afresh (registrations add rows), or with
+   ``--sqlite`` a new SQLite file, and migrates it.
 2. Writes small files into a local directory and into the directory an ``rclone serve s3`` (on
    loopback, with signature-checked keys) serves as bucket ``bench``.
 3. Starts gunicorn (``dlm.wsgi``, 2 sync workers, ``DLM_DEBUG=false``) and, through the API,
@@ -110,6 +111,10 @@ def options() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--bulk", type=int, default=10_000, help="items in the bulk registration (10,000)")
+    parser.add_argument("--sqlite", action="store_true", help="a new SQLite file instead of PostgreSQL")
+    parser.add_argument("--only", nargs="+", default=[], metavar="WORD",
+                        help="only the scenarios whose name contains a word (plus heartbeat and bulk)")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     add_database_options(parser, db="dlm_bench_ingest", db_help="database name, recreated (dlm_bench_ingest)")
     return parser.parse_args()
 
@@ -141,6 +146,8 @@ def measure(run: Run, args: argparse.Namespace) -> tuple[list[dict], float]:
         {"label": "register, checked, S3", "name": "s3", "storage": "bench-s3", "check": True},
         {"label": "register, unchecked", "name": "unchecked", "storage": "bench-unchecked", "check": False},
     ]
+    if args.only:
+        scenarios = [s for s in scenarios if s["storage"] is None or any(w in s["label"] for w in args.only)]
     results = []
     for scenario in scenarios:
         result = run_scenario(server.port, token, scenario, args.clients, args.duration, args.warmup)
@@ -159,7 +166,7 @@ def measure(run: Run, args: argparse.Namespace) -> tuple[list[dict], float]:
 
 def main() -> int:
     args = options()
-    with bench_run(pg=args.pg, db=args.db, fresh=True, prefix="dlm-bench-ingest-") as run:
+    with bench_run(pg=args.pg, db=args.db, fresh=True, prefix="dlm-bench-ingest-", sqlite=args.sqlite) as run:
         results, bulk_seconds = measure(run, args)
 
     floor = results[0]["rps"]
@@ -183,6 +190,10 @@ def main() -> int:
     ok &= bulk_ok
     print(f"{'bulk, checked, local':28} {args.bulk:>9,} items in {bulk_seconds:.2f} s: {bulk_rate:,.0f} items/s  "
           f"{'PASS' if bulk_ok else f'FAIL: target >= {BULK_TARGET:,.0f} items/s'}")  # fmt: skip
+    if args.json:
+        figures = {"database": "sqlite" if args.sqlite else "postgresql", "floor_rps": floor, "scenarios": results,
+                   "bulk_items": args.bulk, "bulk_seconds": bulk_seconds, "bulk_rate": bulk_rate}  # fmt: skip
+        args.json.write_text(json.dumps(figures, indent=2))
     return exit_status(ok)
 
 

@@ -22,6 +22,7 @@ from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
 from catalogue.services.ingest_access import check_listed, check_one
 from catalogue.services.storages import storage_find, storage_remote
+from core import fastsql
 from core import params as p
 from core.errors import (
     FieldError,
@@ -126,6 +127,11 @@ def _validate(reg: Registration) -> None:
         reg.error("checksum", "A container has no checksum", reg.checksum)
 
 
+def _registered(storage: Storage, item_name: str) -> bool:
+    """Whether ``item_name`` is registered on ``storage`` (cached SQL: every registration asks)."""
+    return fastsql.exists(DataItem.objects.filter(storage_id=storage.pk, item_name=item_name))
+
+
 def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage:
     """The storage named by name (which wins) or id (upstream used the first storage without
     either), if it takes registrations."""
@@ -157,9 +163,15 @@ def _check_parents(regs: list[Registration]) -> None:
 
 
 def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool) -> None:
+    if not bulk:
+        if _registered(storage, regs[0].item_name):
+            raise ValueAlreadyInDB(f"Item is already registered on storage! {regs[0].item_name}", field="item_name")
+        return
     names = [reg.item_name for reg in regs]
     registered = set(
-        DataItem.objects.filter(storage=storage, item_name__in=set(names)).values_list("item_name", flat=True)
+        DataItem.objects.filter(storage=storage, item_name__in=set(names))
+        .order_by()  # a set of names: no order to pay for
+        .values_list("item_name", flat=True)
     )
     seen: set[str] = set()
     for reg in regs:

@@ -1,5 +1,6 @@
 """One ``rclone rcd`` process: where its binary is, how it is started (from one thread that lives as
-long as DLM's process, and ended with it), its start-up log, and HTTP over its unix socket."""
+long as DLM's process, and ended with it), its start-up log, and HTTP over its unix socket (one
+kept-alive connection per thread)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import queue
 import re
+import select
 import shutil
 import signal
 import socket
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
@@ -105,6 +108,24 @@ class UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self.path = path
+        self._held: list[bytes] | None = None
+
+    def send(self, data: Any) -> None:
+        if self._held is not None and isinstance(data, bytes):
+            self._held.append(data)
+        else:
+            super().send(data)
+
+    def request_in_one_write(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        """``request``, its head and body written to the socket at once (``http.client`` writes
+        them apart: the daemon would wake up twice for each call)."""
+        self._held = []
+        try:
+            self.request(method, url, body=body, headers=headers)
+            held = b"".join(self._held)
+        finally:
+            self._held = None
+        super().send(held)
 
     def connect(self) -> None:
         # A unix socket's connect does not wait for room in a full queue of connections (many
@@ -155,6 +176,11 @@ class Rcd:
         self.auth = auth
         self.start_log = start_log
         self.pid = os.getpid()  # the DLM process that started it
+        # One kept-alive connection per thread (a connection carries one call at a time), and all
+        # of them, to be closed with the daemon.
+        self._kept = threading.local()
+        self._connections: weakref.WeakSet[UnixConnection] = weakref.WeakSet()
+        self._connections_lock = threading.Lock()
 
     def alive(self) -> bool:
         return self.pid == os.getpid() and self.process.poll() is None
@@ -170,24 +196,84 @@ class Rcd:
 
     def post(self, method: str, params: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
         """The daemon's HTTP status and JSON answer; ``NotSent`` if it could not be connected to,
-        else the error of ``http.client`` or ``json`` (``TimeoutError`` when it did not answer)."""
-        connection = UnixConnection(self.socket_path, timeout)
+        else the error of ``http.client`` or ``json`` (``TimeoutError`` when it did not answer).
+
+        The calling thread's connection to the daemon is kept alive between its calls (a connect
+        and the daemon's accept cost as much as a small call); one the daemon has closed, or whose
+        socket file is gone, is not used again. Any failure closes the connection."""
+        connection = self._kept_connection()
+        kept = connection is not None
+        if connection is None:
+            connection = UnixConnection(self.socket_path, timeout)
         try:
-            try:
-                connection.connect()
-            except OSError as exc:
-                raise NotSent(exc) from exc
-            body = json.dumps(params)
+            if kept:
+                connection.sock.settimeout(timeout)
+            else:
+                try:
+                    connection.connect()
+                except OSError as exc:
+                    raise NotSent(exc) from exc
+            body = json.dumps(params).encode()
             headers = {"Content-Type": "application/json", "Authorization": self.auth}
-            connection.request("POST", f"/{method}", body=body, headers=headers)
+            connection.request_in_one_write("POST", f"/{method}", body, headers)
             response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"{}")
-        finally:
+            answer = response.read()
+            status, closing = response.status, response.will_close
+        except BaseException:
+            self._drop(connection)
+            raise
+        if closing:
+            self._drop(connection)
+        elif not kept:
+            self._keep(connection)
+        return status, json.loads(answer or b"{}")
+
+    def _kept_connection(self) -> UnixConnection | None:
+        """This thread's kept connection, if it can carry another call: made by this process, still
+        open at the daemon's end, and the daemon's socket file still there (a daemon whose socket
+        was deleted is to be replaced, not used on)."""
+        connection = getattr(self._kept, "connection", None)
+        if connection is None:
+            return None
+        if self.pid != os.getpid():  # a forked child's copy: the parent's (its lock may be held)
+            self._kept.connection = None
+            return None
+        if connection.sock is None or not os.path.exists(self.socket_path):
+            self._drop(connection)
+            return None
+        try:
+            closed_or_unexpected, _, _ = select.select([connection.sock], [], [], 0)
+        except (OSError, ValueError):
+            closed_or_unexpected = True
+        if closed_or_unexpected:  # an idle connection has nothing to read unless it was closed
+            self._drop(connection)
+            return None
+        return connection
+
+    def _keep(self, connection: UnixConnection) -> None:
+        self._kept.connection = connection
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def _drop(self, connection: UnixConnection) -> None:
+        if getattr(self._kept, "connection", None) is connection:
+            self._kept.connection = None
+        with self._connections_lock:
+            self._connections.discard(connection)
+        connection.close()
+
+    def close_connections(self) -> None:
+        """Close every kept connection to this daemon (of any thread)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
             connection.close()
 
     def stop(self) -> None:
         if self.pid != os.getpid():  # a forked child leaves its parent's daemon alone
             return
+        self.close_connections()
         if self.process.poll() is None:
             self.process.terminate()
             try:

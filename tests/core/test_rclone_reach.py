@@ -3,10 +3,12 @@ threaded server's requests do), a daemon killed under its callers, a daemon that
 
 from __future__ import annotations
 
+import http.server
 import logging
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import threading
 import time
@@ -22,7 +24,7 @@ from catalogue.models import DataItem, Storage
 from catalogue.services import storage_config_create
 from core import rclone
 from core.rclone import daemon
-from core.rclone.rcd import UnixConnection
+from core.rclone.rcd import Rcd, UnixConnection
 from tests.conftest import Api
 from tests.factories import make_storage
 
@@ -380,3 +382,96 @@ def test_after_a_failed_start_the_next_call_starts_a_good_daemon(broken_binary, 
     monkeypatch.undo()
 
     assert rclone.stat(tree, "a/one.txt")["Size"] == 5
+
+
+# --- kept-alive connections ---------------------------------------------------------------------
+
+
+class _CountingServer(socketserver.ThreadingUnixStreamServer):
+    """An HTTP/1.1 server on a unix socket answering every POST with ``{"ok": true}``; it counts the
+    connections it accepts, and with ``close_after`` closes each after answering once, without
+    saying so in the answer (as a daemon's idle timeout would)."""
+
+    daemon_threads = True
+
+    def __init__(self, path: str, close_after: bool) -> None:
+        self.accepted = 0
+        self.closed = 0
+        self.close_after = close_after
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = server.close_after
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(path, Handler)
+
+    def get_request(self):
+        self.accepted += 1
+        return super().get_request()
+
+    def shutdown_request(self, request) -> None:
+        super().shutdown_request(request)
+        self.closed += 1
+
+
+@pytest.fixture
+def http_on_socket(tmp_path) -> Callable[[bool], tuple[_CountingServer, Rcd]]:
+    """``http_on_socket(close_after)``: a counting server on ``rc.sock`` in a directory, and an
+    ``Rcd`` whose calls go to it (no rclone process behind it)."""
+    servers: list[_CountingServer] = []
+
+    def make(close_after: bool) -> tuple[_CountingServer, Rcd]:
+        server = _CountingServer(str(tmp_path / "rc.sock"), close_after)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, Rcd(None, str(tmp_path), "Basic x", None)  # type: ignore[arg-type]
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_calls_of_a_thread_share_one_connection(http_on_socket):
+    server, rcd = http_on_socket(False)
+
+    answers = [rcd.post("rc/noop", {"n": n}, 5) for n in range(20)]
+
+    assert answers == [(200, {"ok": True})] * 20
+    assert server.accepted == 1
+    rcd.close_connections()
+
+
+def test_each_thread_has_its_own_connection(http_on_socket):
+    server, rcd = http_on_socket(False)
+
+    failures = _each_on_its_own_thread(8, 8, lambda n: rcd.post("rc/noop", {"n": n}, 5))
+
+    assert failures == []
+    assert server.accepted == 8  # a connection carries one call at a time: never shared by threads
+    rcd.close_connections()
+
+
+def test_a_connection_the_daemon_closed_is_not_used_again(http_on_socket):
+    server, rcd = http_on_socket(True)
+
+    answers = []
+    for n in range(5):
+        answers.append(rcd.post("rc/noop", {"n": n}, 5))
+        _wait_for(lambda n=n: server.closed == n + 1)  # the server has closed its end
+
+    assert answers == [(200, {"ok": True})] * 5  # not one call failed on a closed connection
+    assert server.accepted == 5

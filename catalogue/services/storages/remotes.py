@@ -17,7 +17,7 @@ from catalogue.choices import ConfigType
 from catalogue.models import Storage, StorageConfig
 from catalogue.phases import lifecycle_holds_release
 from catalogue.services.storages.storage import storage_resolve
-from core import rclone
+from core import fastsql, rclone
 from core.crypto import SecretDecryptionError
 from core.errors import (
     FieldError,
@@ -103,7 +103,12 @@ def storage_config_create(
 def storage_remote(storage: Storage) -> dict[str, Any]:
     """The rclone remote definition of a storage, with its secrets: its first rclone config (as
     upstream, every reader takes the first). For rclone calls only: never show or log it."""
-    return storage_remotes(storage)[0]
+    rows = fastsql.fetch(  # cached SQL: every checked registration asks
+        StorageConfig.objects.filter(storage_id=storage.pk, config_type=ConfigType.RCLONE)[:1], ["config", "secrets"]
+    )
+    if not rows:  # not a simple query after all, or no config: storage_remotes answers, or refuses
+        return storage_remotes(storage)[0]
+    return join_secrets(*rows[0])
 
 
 def storage_remotes(*storages: Storage) -> list[dict[str, Any]]:

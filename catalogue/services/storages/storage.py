@@ -14,6 +14,7 @@ from catalogue.models import Location, Storage
 from catalogue.phases import lifecycle_holds_release, oid_phases_refresh, storage_oids
 from catalogue.selectors import storage_in_use
 from catalogue.services.fields import columns_assign, model_clean, row_delete, row_locked, row_save
+from core import fastsql
 from core.errors import (
     DatabaseOperationError,
     FieldError,
@@ -146,14 +147,22 @@ def storage_delete(*, storage_id: uuid.UUID) -> None:
         row_delete(storage, refusal=_in_use(storage))
 
 
+STORAGE_ATTRS = [field.attname for field in Storage._meta.concrete_fields]
+
+
 def storage_find(*, storage_name: str = "", storage_id: uuid.UUID | None = None) -> Storage | None:
     """The storage named by ``storage_name`` (which wins over the id) or ``storage_id``, or None.
     Each operation words its own refusal, as upstream's did."""
     if storage_name:
-        return Storage.objects.filter(storage_name=storage_name).first()
-    if storage_id:
-        return Storage.objects.filter(pk=storage_id).first()
-    return None
+        found = Storage.objects.filter(storage_name=storage_name)
+    elif storage_id:
+        found = Storage.objects.filter(pk=storage_id)
+    else:
+        return None
+    rows = fastsql.fetch(found[:1], STORAGE_ATTRS)  # cached SQL: every registration and copy asks
+    if rows is None:
+        return found.first()
+    return Storage.from_db(found.db, STORAGE_ATTRS, rows[0]) if rows else None
 
 
 def storage_resolve(*, storage_id: uuid.UUID | None, storage_name: str) -> Storage:
