@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import psycopg
 
+from benchmarks.catalogue_fill import LOCATIONS
 from benchmarks.common import load_figures, run_clients
 
 
@@ -29,7 +30,8 @@ class Scenario:
 
 
 def scenarios(keys: list[tuple[str, str, str]]) -> list[Scenario]:
-    """The heartbeat, then each lookup over the sampled (item_name, uid, oid) keys."""
+    """The heartbeat, then each lookup over the sampled (item_name, uid, oid) keys, and the location
+    lookup over the filled locations."""
     names = [k[0] for k in keys]
     q = quote
     return [
@@ -58,6 +60,11 @@ def scenarios(keys: list[tuple[str, str, str]]) -> list[Scenario]:
             "exists",
             "query_exists?item_name=",
             [(f"/request/query_exists?item_name={q(n)}", True) for n in names],
+        ),
+        Scenario(
+            "location by name",
+            "query_location?location_name=",
+            [(f"/storage/query_location?location_name={q(name)}", ("location_name", name)) for name, *_ in LOCATIONS],
         ),
     ]
 
@@ -140,9 +147,10 @@ def client(port, token, targets, warmup, duration, seed, barrier, results) -> No
 
 class CpuMeter:
     """CPU seconds used over a window: by the server (gunicorn and its PostgreSQL backends) and by the
-    whole machine, from /proc. What neither the server nor the clients used is someone else's load."""
+    whole machine, from /proc. What neither the server nor the clients used is someone else's load.
+    Without ``conn`` (SQLite, which runs inside gunicorn's workers) there are no backends."""
 
-    def __init__(self, server_pid: int, conn: psycopg.Connection, database: str) -> None:
+    def __init__(self, server_pid: int, conn: psycopg.Connection | None, database: str) -> None:
         self.server_pid = server_pid
         self.conn = conn
         self.database = database
@@ -162,12 +170,14 @@ class CpuMeter:
                 fields = self._stat(int(entry))
                 if fields and int(fields[1]) == self.server_pid:
                     web.add(int(entry))
-        backends = {
-            pid
-            for (pid,) in self.conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)
-            ).fetchall()
-        }
+        backends = set()
+        if self.conn is not None:
+            backends = {
+                pid
+                for (pid,) in self.conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)
+                ).fetchall()
+            }
         return web, backends
 
     def _cpu(self, pid: int) -> float:
