@@ -165,3 +165,25 @@ def test_a_copy_request_runs_a_fixed_number_of_statements(api, disk):
 
     assert counts[0] == counts[1] <= COPY_REQUEST, statements
     assert DataItem.objects.filter(storage=destination).count() == 3
+
+
+def test_item_storage_by_name_reads_by_the_name_index_not_every_ready_copy(api):
+    """SQLite without statistics would answer ``item_name = ? AND item_state = 'READY'`` from a
+    state index, reading every READY copy; the lookup goes by the name index (or the key)."""
+    storages = [make_storage() for _ in range(3)]
+    first = make_item(storages[0], item_name="wanted", item_state="READY")
+    make_item(storages[1], item_name="wanted", oid=first.oid, item_state="READY")
+    make_item(storages[2], item_name="wanted", oid=first.oid, item_state="CORRUPTED")
+    for n in range(50):
+        make_item(storages[n % 3], item_name=f"other-{n}", item_state="READY")
+    _ok(api.get("/request/query_item_storage", {"item_name": "other-0"}))  # this account's token, remembered
+
+    found, statements = _statements(lambda: api.get("/request/query_item_storage", {"item_name": "wanted"}))
+
+    assert sorted(row["storage_id"] for row in _ok(found)) == sorted(str(s.storage_id) for s in storages[:2])
+    assert len(statements) <= 2, statements
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            for sql in statements:
+                plan = " ".join(str(row) for row in cursor.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+                assert "data_item_fixity_due" not in plan and "data_item_state_expiration" not in plan, plan
