@@ -12,10 +12,11 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts.roles import Role
-from core.errors import DataLifecycleError, FieldError, FieldErrors, ObjectNotFound, field_errors
+from core.errors import FieldError, ObjectNotFound
 from events import webhooks
 from events.models import DeliveryState, Subscription
 from ui.access import role_required
+from ui.errors import REFUSALS, refusals
 from ui.paging import paged
 
 PAGE_SIZE = 50
@@ -31,7 +32,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
         fields = {k: request.POST.get(k, "") for k in ("name", "url", "secret")}
         try:
             made = webhooks.webhook_create(fields={**fields, "event_types": types}, user=request.user.get_username())
-        except (FieldError, FieldErrors, DataLifecycleError) as exc:
+        except REFUSALS as exc:
             errors = _refusals(exc)
         else:
             messages.success(request, f"Webhook {made.name} created.")
@@ -46,10 +47,8 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 
 
 def _refusals(exc: Exception) -> dict[str, str]:
-    """A service's refusal, by the form field it names."""
-    if isinstance(exc, FieldError | FieldErrors):
-        return {e.at[0] if e.at else e.field: e.message for e in field_errors(exc)}
-    return {getattr(exc, "field", "") or "name": getattr(exc, "message", str(exc))}
+    """A service's refusals by the form field they name (one naming none: shown at the top)."""
+    return {field or "name": message for field, message in refusals(exc)}
 
 
 def _settings_change(request: HttpRequest, subscription: Subscription) -> Subscription:
@@ -89,7 +88,7 @@ def webhook_detail(request: HttpRequest, ref: str) -> HttpResponse:
                 return redirect("/webhooks")
             else:
                 raise FieldError("action", "value_error", "Unknown action", action)
-        except (FieldError, FieldErrors, DataLifecycleError) as exc:
+        except REFUSALS as exc:
             errors = _refusals(exc)
         else:
             return redirect(f"/webhooks/hook/{subscription.name}")
