@@ -512,7 +512,7 @@ class LifecycleRun:
         if not self.dry_run:
             try:
                 with transaction.atomic():
-                    job = copy_job_cancel(migration_id=migration_id)
+                    job = copy_job_cancel(migration_id=migration_id, reason=reason)
             except DataLifecycleError as exc:
                 self.report.add(Decision(step, "wait", str(obj.oid), f"{reason}; copy job {migration_id}: {exc}"))
                 return

@@ -160,7 +160,7 @@ def _why_not(obj, phase: str, target: str | None, now, holds: list[dict]) -> lis
     if obj.pending:
         reasons.append(f"{len(obj.pending)} copy job(s) under way")
     grace_ends = obj.newest + timedelta(seconds=settings.DLM_PHASE_GRACE) if obj.newest else None
-    if grace_ends and grace_ends > now:
+    if grace_ends and grace_ends > now and not obj.pending:  # (a job under way is the reason, not the grace)
         reasons.append(f"its newest copy is recent: the lifecycle copies it after {json_value(grace_ends)}")
     reasons += [hold["reason"] for hold in holds if hold["kind"] == "below-target"]
     if not reasons:

@@ -376,10 +376,12 @@ def _locked(migration_id: int, *, states: tuple[str, ...], only: str) -> Migrati
     return migration
 
 
-def copy_job_cancel(*, migration_id: int) -> Migration:
+def copy_job_cancel(*, migration_id: int, reason: str = "") -> Migration:
     """Cancel a job. A queued one is cancelled at once (its destination copy CORRUPTED); a
     running one gets ``cancel_requested``, and the worker stops rclone and finishes the
-    cancellation. A finished job (completed, failed, cancelled) is a 422."""
+    cancellation. A finished job (completed, failed, cancelled) is a 422. A ``reason`` (why the
+    lifecycle cancels it) is kept as the job's ``last_error``, and so in its audit record."""
+    why = {"last_error": f"Cancelled: {reason}"} if reason else {}
     with transaction.atomic():
         migration = _locked(migration_id, states=CANCELLABLE, only="only a queued or running job can be cancelled")
         if migration.state in WAITING:
@@ -393,10 +395,11 @@ def copy_job_cancel(*, migration_id: int) -> Migration:
                 from_states=WAITING,
                 cancel_requested=True,
                 next_attempt_at=None,
+                **why,
                 **ending(now=now, status=migration.job_status, success=False, error="Cancelled"),
             )
         else:
-            moved = bool(fenced_update(migration_id, states=WORKING, cancel_requested=True))
+            moved = bool(fenced_update(migration_id, states=WORKING, cancel_requested=True, **why))
         if not moved:  # the row is locked: only a mistake gets here
             raise TransitionRefused(f"Migration {migration_id} moved while it was locked")
         if migration.state in WAITING:

@@ -208,3 +208,24 @@ def test_delete_payload_queues_what_may_go_and_reports_what_is_refused(admin_cli
     assert copies_of(spare.oid) == {"gas": "DELETED", "solid": "READY"}
     assert not gas.path("obs/spare.ms").exists() and gas.path("obs/alone.ms").exists()
     assert copies_of(alone.oid) == {"gas": "READY"}
+
+
+def test_delete_payload_reports_a_copy_the_target_needs_and_queues_nothing_for_it(admin_client, gas, liquid):
+    item = register(gas, "obs/needed.ms", b"needed")
+    make_copy_job(item, liquid.storage)
+    run_jobs()
+    copy = DataItem.objects.get(oid=item.oid, storage=liquid.storage)
+
+    response = admin_client.post(
+        _url(DataItem, "changelist"), {"action": "delete_payload", "_selected_action": [str(copy.uid)]}, follow=True
+    )
+
+    shown = _messages(response)
+    assert shown == [
+        f"obs/needed.ms: refused: Deleting copy {copy.uid} refused: would leave the object at GAS below its target "
+        "SOLID. Give force=true to delete it anyway"
+    ]
+    assert not Deletion.objects.exists()
+    run_jobs()
+    assert copies_of(item.oid) == {"gas": "READY", "liquid": "READY"}
+    assert liquid.path("obs/needed.ms").read_bytes() == b"needed"

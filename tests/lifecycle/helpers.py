@@ -57,6 +57,16 @@ def remote_place(config: dict[str, Any], root_directory: str, name: str, phase: 
     return Place(None, storage)
 
 
+def s3_place(server: Any, name: str, phase: str) -> Place:
+    """A storage on the S3 test server (``tests.storage_servers``), in ``bucket1/<name>/data``, whose
+    files the test reads and writes through the server's directory."""
+    root = server.root / "bucket1" / name
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    place = remote_place(server.config, f"bucket1/{name}/data", name, phase)
+    place.root = root
+    return place
+
+
 def register(place: Place, uri: str, data: bytes = b"payload", *, aged: bool = True, **fields: Any) -> DataItem:
     """A file written at ``uri`` on the place and registered there (READY). ``aged``: registered
     long enough ago for the lifecycle's grace to have passed."""

@@ -4,12 +4,14 @@ the S3 test server."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from catalogue.models import DataItem
-from migrations_app.models import Deletion
+from migrations_app.models import Deletion, Migration
 from tests.factories import make_copy_job
-from tests.lifecycle.helpers import copies_of, expire, register, remote_place, run_jobs
+from tests.lifecycle.helpers import age, copies_of, expire, local_place, register, remote_place, run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +33,8 @@ def _copy(item, place):
 # --- delete_data_item_payload ---------------------------------------------------------------------
 
 
-def test_the_last_ready_copy_is_refused_with_the_reason_and_nothing_changes(operator_api, gas):
+def test_the_last_ready_copy_is_refused_with_the_reason_and_nothing_changes(operator_api, place_on):
+    gas = place_on("gas", "GAS")
     item = register(gas, "obs/one.ms")
 
     response = operator_api.post(DELETE, {"uid": str(item.uid)})
@@ -44,7 +47,8 @@ def test_the_last_ready_copy_is_refused_with_the_reason_and_nothing_changes(oper
     assert gas.path("obs/one.ms").exists()
 
 
-def test_a_copy_whose_loss_would_fall_below_target_is_refused(operator_api, gas, liquid):
+def test_a_copy_whose_loss_would_fall_below_target_is_refused(operator_api, gas, place_on):
+    liquid = place_on("liquid", "LIQUID")
     item = register(gas, "obs/two.ms")
     copy = _copy(item, liquid)
 
@@ -52,6 +56,10 @@ def test_a_copy_whose_loss_would_fall_below_target_is_refused(operator_api, gas,
 
     assert response.status_code == 422
     assert "would leave the object at GAS below its target SOLID" in response.json()["message"]
+    assert not Deletion.objects.exists()
+    run_jobs()
+    assert copies_of(item.oid) == {"gas": "READY", "liquid": "READY"}
+    assert liquid.path("obs/two.ms").read_bytes() == b"payload"
 
 
 def test_a_forced_deletion_removes_the_payload_and_leaves_a_tombstone(operator_api, gas):
@@ -170,6 +178,56 @@ def test_an_items_lifecycle_explained(viewer_api, gas, liquid):
     assert answer["why_not_at_target"]
     by_oid = viewer_api.get(LIFECYCLE, {"oid": str(item.oid)}).json()
     assert by_oid["oid"] == answer["oid"]
+
+
+def test_an_items_lifecycle_names_its_rules_its_jobs_and_what_is_held(viewer_api, gas, liquid, solid):
+    from lifecycle.engine import lifecycle_pass
+    from lifecycle.services import rule_create
+
+    item = register(gas, "obs/told.ms")
+    _copy(item, liquid)
+    age(item.oid)
+    expire(item)
+    rule_create(fields={"name": "on-liquid", "item_name_pattern": "obs/", "storage_name": "liquid"})
+    rule_create(fields={"name": "elsewhere", "item_name_pattern": "raw/", "storage_name": "solid"})
+    lifecycle_pass()  # the expired copy kept; a copy to SOLID asked for
+    job = Migration.objects.get(state="queued")
+
+    answer = viewer_api.get(LIFECYCLE, {"uid": str(item.uid)}).json()
+
+    assert answer["rules"] == [{"rule": "on-liquid", "satisfied": True, "needs": ""}]
+    assert answer["pending"] == [
+        {"kind": "copy", "migration_id": job.migration_id, "state": "queued", "origin": "lifecycle",
+         "reason": "the object is at LIQUID, below its target SOLID"}
+    ]  # fmt: skip
+    [hold] = answer["holds"]
+    assert hold["kind"] == "expired-kept" and hold["since"]
+    assert hold["reason"] == "kept: would leave the object at LIQUID below its target SOLID"
+    assert answer["why_not_at_target"] == ["1 copy job(s) under way"]
+
+
+@pytest.mark.parametrize("case", ["recent", "nowhere", "next-pass"])
+def test_why_an_item_is_not_at_its_target_is_worded_for_each_case(viewer_api, tmp_path, gas, settings, case):
+    from core.rows import json_value
+    from lifecycle.engine import lifecycle_pass
+
+    item = register(gas, "obs/why.ms", aged=case != "recent")
+    if case != "nowhere":
+        local_place(tmp_path, "solid", "SOLID")
+    else:
+        lifecycle_pass()  # no other storage: held
+
+    answer = viewer_api.get(LIFECYCLE, {"uid": str(item.uid)}).json()
+
+    created = DataItem.objects.get(uid=item.uid).uid_creation
+    expected = {
+        "recent": "its newest copy is recent: the lifecycle copies it after "
+        + json_value(created + timedelta(seconds=settings.DLM_PHASE_GRACE)),
+        "nowhere": "below target: no storage can take a copy (none other exists)",
+        "next-pass": "the next lifecycle pass will ask for a copy",
+    }[case]
+    assert (answer["phase"], answer["at_target"]) == ("GAS", False)
+    assert answer["why_not_at_target"] == [expected]
 
 
 def test_an_unknown_item_is_a_404(viewer_api):

@@ -1,10 +1,12 @@
-"""The lifecycle pass, rule by rule, against real rclone storages on local directories."""
+"""The lifecycle pass, rule by rule, against real rclone storages on local directories (and, for the
+rules that must hold wherever the copies are, on the S3 test server)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from catalogue.models import DataItem
@@ -93,7 +95,8 @@ def test_an_expired_copy_goes_once_the_lifecycle_has_made_the_copy_it_lacked(gas
     assert not Hold.objects.filter(subject=item.uid).exists()
 
 
-def test_the_last_ready_copy_is_never_deleted_whatever_its_target(gas):
+def test_the_last_ready_copy_is_never_deleted_whatever_its_target(place_on):
+    gas = place_on("gas", "GAS")
     item = register(gas, "obs/d.ms", target_phase="PLASMA")
     expire(item)
 
@@ -106,16 +109,21 @@ def test_the_last_ready_copy_is_never_deleted_whatever_its_target(gas):
     assert gas.path("obs/d.ms").exists()
 
 
-def test_a_copy_in_flight_never_counts(gas, solid):
+@pytest.mark.parametrize("state", ACTIVE)
+def test_a_copy_in_flight_never_counts(gas, place_on, state):
+    solid = place_on("solid", "SOLID")
     item = register(gas, "obs/e.ms")
-    job = make_copy_job(item, solid.storage)  # queued: its destination copy is INITIALISED
+    job = make_copy_job(item, solid.storage, state=state)  # its destination copy is INITIALISED
     expire(item)
 
     report = lifecycle_pass()
 
     assert report.counts_dict()["uid-expiry"] == {"keep": 1}
-    assert "last READY copy" in report.decisions[0].reason
-    assert Migration.objects.get(pk=job.pk).state == JobState.QUEUED
+    [kept] = [d for d in report.decisions if d.step == "uid-expiry"]
+    assert kept.reason == f"kept: {item.uid} is the last READY copy of object {item.oid}"
+    assert not Deletion.objects.exists()
+    assert gas.path("obs/e.ms").exists()
+    assert Migration.objects.get(pk=job.pk).state == state
     assert copies_of(item.oid) == {"gas": "READY", "solid": "INITIALISED"}
 
 
@@ -136,7 +144,8 @@ def test_the_phase_counts_by_the_storages_phase_now(gas, liquid):
 # --- object expiry --------------------------------------------------------------------------------
 
 
-def test_an_expired_object_loses_every_copy_and_every_file(gas, solid, liquid):
+def test_an_expired_object_loses_every_copy_and_every_file(place_on):
+    gas, solid, liquid = place_on("gas", "GAS"), place_on("solid", "SOLID"), place_on("liquid", "LIQUID")
     item = register(gas, "obs/g.ms", b"g")
     _copy(item, solid)
     _copy(item, liquid)
@@ -283,6 +292,41 @@ def test_batches_bound_each_transaction_and_every_item_is_decided(gas, solid, se
     assert all(copies_of(item.oid) == {"gas": "DELETED", "solid": "READY"} for item in items)
 
 
+def _by_transaction(model, column: str) -> list[set[str]]:
+    """``model``'s rows grouped by the transaction that wrote them (PostgreSQL's ``xmin``): the
+    values of ``column`` each holds."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text, {connection.ops.quote_name(column)} FROM {table}")
+        groups: dict[str, set[str]] = {}
+        for xmin, value in cursor.fetchall():
+            groups.setdefault(xmin, set()).add(str(value))
+    return sorted(groups.values(), key=sorted)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_pass_writes_its_decisions_in_transactions_of_at_most_a_batch(gas, solid, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("which transaction wrote a row is PostgreSQL's xmin column; SQLite has none")
+    from core.events import LIFECYCLE_DECISION
+    from core.models import OutboxEvent
+
+    settings.DLM_LIFECYCLE_BATCH = 3
+    items = [register(gas, f"obs/bounded-{n}.ms") for n in range(7)]  # each below target: a copy each
+
+    report = lifecycle_pass()
+
+    assert report.counts_dict()["target-phase"] == {"copy": 7}
+    jobs = _by_transaction(Migration, "oid")
+    assert sorted(len(group) for group in jobs) == [1, 3, 3]
+    assert set().union(*jobs) == {str(item.oid) for item in items}
+    # the decisions' events are written by each batch's transaction itself, beside its jobs
+    decided = OutboxEvent.objects.filter(event_type=LIFECYCLE_DECISION).values_list("id", "payload")
+    oids = {str(pk): payload["oid"] for pk, payload in decided}
+    events = [{oids[pk] for pk in group if pk in oids} for group in _by_transaction(OutboxEvent, "id")]
+    assert sorted(map(sorted, filter(None, events))) == sorted(map(sorted, jobs))
+
+
 def test_every_change_a_pass_makes_is_in_the_audit_trail_with_its_reason(gas, solid):
     from audit.models import AuditRecord
 
@@ -299,6 +343,28 @@ def test_every_change_a_pass_makes_is_in_the_audit_trail_with_its_reason(gas, so
     copy = records.get(object_type="migration")
     assert copy.changes["oid"] == str(below.oid) and "below its target SOLID" in copy.changes["reason"]
     assert copy.auth == "system" and copy.operation == "lifecycle_pass"
+
+
+def test_a_cancel_on_object_expiry_and_a_copy_for_a_rule_are_in_the_audit_trail(gas, solid, liquid):
+    from audit.models import AuditRecord
+    from lifecycle.services import rule_create
+
+    expiring = register(gas, "obs/expiring.ms")
+    job = make_copy_job(expiring, solid.storage)
+    DataItem.objects.filter(oid=expiring.oid).update(oid_expiration=timezone.now() - timedelta(seconds=5))
+    ruled = register(gas, "keep/ruled.ms", target_phase="GAS")
+    rule_create(fields={"name": "to-liquid", "item_name_pattern": "keep/", "storage_name": "liquid"})
+
+    lifecycle_pass()
+
+    records = AuditRecord.objects.filter(via="lifecycle", username="dlm-lifecycle", operation="lifecycle_pass")
+    cancelled = records.get(object_type="migration", object_id=str(job.migration_id), action="update")
+    assert cancelled.changes["state"] == ["queued", "cancelled"] and cancelled.auth == "system"
+    before, after = cancelled.changes["last_error"]
+    assert before == "" and after.startswith("Cancelled: ") and "expired" in after, after
+    copy = records.get(object_type="migration", action="create", changes__oid=str(ruled.oid))
+    assert copy.changes["reason"] == "rule to-liquid: rule to-liquid asks for a copy on liquid"
+    assert copy.changes["destination_storage_id"] == str(liquid.storage.storage_id)
 
 
 def test_between_storages_of_one_phase_the_one_with_more_room_is_chosen(tmp_path, gas):

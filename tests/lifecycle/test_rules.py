@@ -155,3 +155,40 @@ def test_a_bad_rule_is_refused_naming_the_field(places, fields, field):
     with pytest.raises(FieldErrors) as refused:
         services.rule_create(fields=fields)
     assert field in {error.field for error in refused.value.errors}
+
+
+@pytest.mark.parametrize(
+    ("fields", "matched"),
+    [
+        ({"source_storage_name": "liquid-a"}, {"on-a.ms", "both.ms"}),
+        ({"item_type": "file"}, {"on-a.ms", "plain.ms"}),
+        ({"metadata_key": "calibrated"}, {"false.ms", "text.ms"}),  # the key alone: any value
+    ],
+    ids=["source-storage", "item-type", "metadata-key"],
+)
+def test_a_rule_selects_by_its_source_storage_item_type_or_metadata_key(places, fields, matched):
+    from lifecycle.objects import objects_load
+    from lifecycle.rules import matches
+
+    gas, liquid_a = places["gas"], places["liquid-a"]
+    items = [
+        register(liquid_a, "on-a.ms", target_phase="GAS", item_type="file"),
+        register(gas, "plain.ms", target_phase="GAS", item_type="file"),
+        register(gas, "false.ms", target_phase="GAS", item_type="unknown", metadata={"calibrated": False}),
+        register(gas, "text.ms", target_phase="GAS", item_type="unknown", metadata={"calibrated": "no"}),
+        register(gas, "other.ms", target_phase="GAS", item_type="unknown", metadata={"calibration": "yes"}),
+        register(gas, "both.ms", target_phase="GAS", item_type="unknown"),  # a copy on liquid-a too
+    ]
+    make_copy_job(items[-1], liquid_a.storage)
+    run_jobs()
+    rule = services.rule_create(fields={"name": "r", "storage_name": "solid", **fields})
+
+    report = rule_preview(rule)
+
+    assert {d.item_name for d in report.decisions if d.action == "copy"} == matched
+    assert {d.destination for d in report.decisions} == {"solid"}
+    objects = objects_load([item.oid for item in items])
+    assert {item.item_name for item in items if matches(rule, objects[item.oid])} == matched
+    lifecycle_pass()
+    run_jobs()
+    assert {item.item_name for item in items if "solid" in copies_of(item.oid)} == matched

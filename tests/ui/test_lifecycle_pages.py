@@ -142,6 +142,25 @@ def test_the_lifecycle_page_shows_the_pass_what_it_holds_its_copies_and_the_dele
     assert 'action="/lifecycle/dry-run"' not in text and "/cancel" not in text and "/retry" not in text
 
 
+def test_the_lifecycle_page_shows_a_passs_duration_and_an_object_held_below_target(viewer, gas):
+    item = register(gas, "obs/nowhere.ms", b"nowhere")  # no other storage: nowhere to copy it
+    slow = lifecycle_pass()
+    LifecyclePass.objects.filter(pk=slow.pass_id).update(duration=75.4)  # as a long pass records it
+    quick = lifecycle_pass()
+
+    text = _text(viewer.get("/lifecycle"))
+
+    passes = _section(text, "passes", "holds")
+    assert '<td class="num">1 min 15 s</td>' in _row(passes, f'href="/lifecycle/passes/{slow.pass_id}"')
+    shown = _row(passes, f'href="/lifecycle/passes/{quick.pass_id}"')
+    assert f'<td class="num">{quick.duration:.3f} s</td>' in shown
+    holds = _section(text, "holds", "copies")
+    held = _row(holds, "obs/nowhere.ms")
+    assert "below target, nowhere to copy" in held
+    assert "below target: no storage can take a copy (none other exists)" in held
+    assert f'href="/items/{item.uid}"' in held
+
+
 def test_a_pass_page_lists_its_decisions_with_their_reasons(viewer, after_a_pass):
     report, last = after_a_pass["report"], after_a_pass["last"]
     job = Migration.objects.get(oid=last.oid)
@@ -354,6 +373,34 @@ def test_the_item_page_leads_to_the_objects_lifecycle(viewer, gas):
     section = _section(text, "lifecycle-heading", "copies-heading")
     assert f'href="/items/{item.uid}/lifecycle"' in section
     assert "GAS" in section and "SOLID" in section and "(not reached)" in section
+
+
+def test_an_objects_lifecycle_page_shows_why_its_rules_its_jobs_and_what_is_held(viewer, gas, liquid, solid):
+    from tests.lifecycle.helpers import age
+
+    item = register(gas, "obs/page.ms", b"page")
+    _copied(item, liquid)
+    age(item.oid)
+    expire(item)
+    rule = PlacementRule.objects.create(name="on-liquid", item_name_pattern="obs/", storage=liquid.storage)
+    PlacementRule.objects.create(name="raw-only", item_name_pattern="raw/", storage=solid.storage)
+    lifecycle_pass()  # the expired copy kept; a copy to SOLID asked for
+    job = Migration.objects.get(state=JobState.QUEUED)
+
+    text = _text(viewer.get(f"/items/{item.uid}/lifecycle"))
+
+    why = _section(text, "why-heading", "lc-copies-heading")
+    assert "<li>1 copy job(s) under way</li>" in why
+    rules = _section(text, "lc-rules-heading", "lc-pending-heading")
+    row = _row(rules, "on-liquid")
+    assert f'<a href="/lifecycle/rules/{rule.rule_id}">on-liquid</a>' in row and "✓ yes" in row
+    assert "raw-only" not in rules
+    pending = _section(text, "lc-pending-heading", "lc-holds-heading")
+    assert f'<a href="/jobs/{job.migration_id}">Copy job {job.migration_id}</a>' in pending
+    assert "(queued, asked by the lifecycle): the object is at LIQUID, below its target SOLID" in pending
+    held = _section(text, "lc-holds-heading")
+    assert "<strong>expired copy kept</strong>" in held
+    assert "kept: would leave the object at LIQUID below its target SOLID" in held
 
 
 def test_the_last_copy_is_refused_with_the_reason_and_a_forced_deletion_removes_it(operator, gas):
