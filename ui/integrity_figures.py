@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from catalogue.choices import ItemState
 from catalogue.models import DataItem
 from integrity.models import CHECK_ACTIVE, CHECK_BAD, CheckState, Finding, FindingKind, FindingStatus, FixityCheck
+from migrations_app.models import Migration
+from migrations_app.states import JobState
 
 
 def item_verification(item: DataItem) -> dict[str, Any]:
@@ -32,23 +34,54 @@ def item_verification(item: DataItem) -> dict[str, Any]:
     }
 
 
-def _unrepairable() -> int:
-    """CORRUPTED copies that no repair is mending: a scan found them unrepairable, or a check
-    found them bad and could start no repair."""
-    bad = Q(findings__status=FindingStatus.UNREPAIRABLE) | Q(
-        fixity_checks__state__in=CHECK_BAD, fixity_checks__repair_migration_id=None
+# The findings of a lost or mismatched copy still wanting a repair or an operator.
+UNRESOLVED_STATUSES = (FindingStatus.OPEN, FindingStatus.REPAIRING, FindingStatus.UNREPAIRABLE)
+# A copy found bad and not repaired yet: CORRUPTED, or INITIALISED while a repair job writes it
+# again (a completed repair makes it READY).
+NOT_REPAIRED = (ItemState.CORRUPTED, ItemState.INITIALISED)
+
+
+def _repaired(job_column: str) -> Exists:
+    """The row's repair job (in ``job_column``) has completed."""
+    return Exists(Migration.objects.filter(migration_id=OuterRef(job_column), state=JobState.COMPLETED))
+
+
+def _found(kind: str, check_state: str) -> Q:
+    """The copy was found ``kind`` (lost or mismatched) by a scan, or ``check_state`` (LOST or
+    CORRUPTED) by a fixity check, by a finding or check whose repair job has not completed."""
+    findings = (
+        Finding.objects.filter(item=OuterRef("uid"), kind=kind, status__in=UNRESOLVED_STATUSES)
+        .alias(repaired=_repaired("migration_id"))
+        .exclude(status=FindingStatus.REPAIRING, repaired=True)
     )
-    return DataItem.objects.filter(bad, item_state=ItemState.CORRUPTED).values("uid").distinct().count()
+    checks = FixityCheck.objects.filter(item=OuterRef("uid"), state=check_state).exclude(
+        _repaired("repair_migration_id")
+    )
+    return Q(Exists(findings)) | Q(Exists(checks))
+
+
+def _copies_found_bad() -> dict[str, int]:
+    """The copies found lost, and found with other bytes (a scan's mismatch, a check's
+    CORRUPTED), that are not repaired yet: open, being repaired or unrepairable. And the
+    ``unrepairable`` ones: CORRUPTED copies that no repair is mending (a scan found them
+    unrepairable, or a check found them bad and could start no repair). One query."""
+    no_repair = Q(Exists(Finding.objects.filter(item=OuterRef("uid"), status=FindingStatus.UNREPAIRABLE))) | Q(
+        Exists(FixityCheck.objects.filter(item=OuterRef("uid"), state__in=CHECK_BAD, repair_migration_id=None))
+    )
+    return DataItem.objects.filter(item_state__in=NOT_REPAIRED).aggregate(
+        lost=Count("uid", filter=_found(FindingKind.LOST, CheckState.LOST)),
+        mismatch=Count("uid", filter=_found(FindingKind.MISMATCH, CheckState.CORRUPTED)),
+        unrepairable=Count("uid", filter=no_repair & Q(item_state=ItemState.CORRUPTED)),
+    )
 
 
 def integrity_tile(states: dict[str | None, int] | None = None) -> dict[str, Any]:
     """The dashboard's integrity figures: CORRUPTED copies (from ``states``, the catalogue's counts
-    by state, where the caller has them), open lost, mismatched and dark findings, unrepairable
-    copies, and the checks of the last day that found a copy bad or could not be made. Three
-    queries."""
-    open_by_kind = dict(
-        Finding.objects.filter(status=FindingStatus.OPEN).values_list("kind").annotate(n=Count("finding_id")).order_by()
-    )
+    by state, where the caller has them); the copies found lost and found mismatched (by a scan or
+    a fixity check) that are not repaired yet; open dark findings; unrepairable copies; and the
+    checks of the last day that found a copy bad or could not be made. Three queries."""
+    bad = _copies_found_bad()
+    dark = Finding.objects.filter(kind=FindingKind.DARK, status=FindingStatus.OPEN).count()
     since = timezone.now() - timedelta(days=1)
     checks = FixityCheck.objects.filter(finished_at__gte=since).aggregate(
         bad=Count("check_id", filter=Q(state__in=CHECK_BAD)),
@@ -60,10 +93,10 @@ def integrity_tile(states: dict[str | None, int] | None = None) -> dict[str, Any
         corrupted = states.get(ItemState.CORRUPTED, 0)
     return {
         "corrupted": corrupted,
-        "lost": open_by_kind.get(FindingKind.LOST, 0),
-        "mismatch": open_by_kind.get(FindingKind.MISMATCH, 0),
-        "dark": open_by_kind.get(FindingKind.DARK, 0),
-        "unrepairable": _unrepairable(),
+        "lost": bad["lost"],
+        "mismatch": bad["mismatch"],
+        "dark": dark,
+        "unrepairable": bad["unrepairable"],
         "failed_checks": checks["bad"],
         "check_errors": checks["errors"],
     }

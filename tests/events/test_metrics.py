@@ -127,6 +127,22 @@ def test_metrics_show_storage_use_lifecycle_integrity_and_outbox(viewer_api, tmp
         assert family in families
 
 
+@pytest.mark.parametrize(("used", "level"), [(79, "ok"), (85, "warn"), (95, "high")])
+def test_a_storages_use_level_follows_the_watermarks(viewer_api, used, level):
+    """Above DLM_STORAGE_WARN_PCT (80 %) a storage is at the warn level, above
+    DLM_STORAGE_HIGH_PCT (90 %) at the high one: the level an alert on ``level="high"`` fires on."""
+    storage = make_storage(storage_name="watermarked", storage_capacity=100)
+    make_item(storage, item_state="READY", item_size=used)
+
+    families = scrape(viewer_api)
+
+    assert value(families, "dlm_storage_use_percent", storage="watermarked") == pytest.approx(used)
+    levels = {
+        s.labels["level"]: s.value for s in families["dlm_storage_use_level"] if s.labels["storage"] == "watermarked"
+    }
+    assert levels == {each: (1 if each == level else 0) for each in ("ok", "warn", "high")}
+
+
 def test_api_requests_are_counted_by_operation_and_status(operator_api, viewer_api, tmp_path):
     source = local_place(tmp_path, "src", "GAS")
     local_place(tmp_path, "dst", "SOLID")

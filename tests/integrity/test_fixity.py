@@ -190,6 +190,27 @@ def test_flipped_byte_is_found_and_repaired_from_the_good_copy(disk, spare):
     assert check_now(item).state == CheckState.PASSED
 
 
+def test_file_rewritten_with_another_size_is_found_by_its_size_and_repaired(disk, spare):
+    item, good = two_copies(disk, spare)
+    disk.path(item.uri).write_bytes(DATA[:-7])  # shorter: the size tells, whatever its hash
+
+    check = check_now(item)
+
+    assert check.state == CheckState.CORRUPTED
+    assert f"holds {len(DATA) - 7} bytes, the catalogue records {len(DATA)}" in check.detail
+    assert check.hash_type == "" and check.bytes_checked == 0  # judged by its size alone
+    repair = Migration.objects.get(pk=check.repair_migration_id)
+    assert (repair.origin, repair.source_uid, repair.destination_uid) == (JobOrigin.REPAIR, good.uid, item.uid)
+    assert DataItem.objects.get(uid=item.uid).item_state == ItemState.INITIALISED
+
+    run_jobs()
+
+    assert Migration.objects.get(pk=repair.pk).state == "completed"
+    assert DataItem.objects.get(uid=item.uid).item_state == ItemState.READY
+    assert disk.path(item.uri).read_bytes() == DATA
+    assert check_now(item).state == CheckState.PASSED
+
+
 def test_file_deleted_behind_dlms_back_is_lost_and_repaired(disk, spare):
     item, good = two_copies(disk, spare)
     disk.path(item.uri).unlink()

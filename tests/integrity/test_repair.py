@@ -8,14 +8,19 @@ import uuid
 
 import pytest
 
+from audit.choices import Action, ObjectType
+from audit.models import AuditRecord
 from catalogue.choices import ItemState
 from catalogue.models import DataItem
+from core.actor import Auth, Via
 from core.errors import ObjectNotFound, UnmetPreconditionForOperation, ValueAlreadyInDB
-from integrity.repair import copy_found_bad
+from integrity import scans
+from integrity.models import Finding, FindingStatus, ScanState
+from integrity.repair import INTEGRITY_USER, copy_found_bad
 from migrations_app.choices import JobOrigin
 from migrations_app.models import Migration
 from migrations_app.services import repair_job_create
-from tests.integrity.test_fixity import DATA, Disk, local_disk, two_copies
+from tests.integrity.test_fixity import DATA, Disk, check_now, local_disk, two_copies
 from tests.lifecycle.helpers import run_jobs
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +120,50 @@ def test_repair_refusals(solid, gas):
     repair_job_create(uid=item.uid, user="t", reason="bad")
     with pytest.raises(ValueAlreadyInDB, match="already writing"):
         repair_job_create(uid=item.uid, user="t", reason="bad")
+
+
+# --- the audit trail ---------------------------------------------------------------------------
+
+
+def _job_created_record(migration_id: int) -> AuditRecord:
+    """The audit record of the repair job's row being created (one, and only one)."""
+    return AuditRecord.objects.get(object_type=ObjectType.MIGRATION, object_id=str(migration_id), action=Action.CREATE)
+
+
+def test_a_repair_started_by_a_fixity_check_is_audited_as_the_integrity_checks(solid, gas):
+    item, _ = two_copies(solid, gas)
+    solid.flip_byte(item.uri)
+
+    check = check_now(item)
+
+    record = _job_created_record(check.repair_migration_id)
+    assert (record.username, record.auth, record.via, record.operation) == (
+        INTEGRITY_USER, Auth.SYSTEM, Via.INTEGRITY, "copy_found_bad",
+    )  # fmt: skip
+    assert record.changes["origin"] == JobOrigin.REPAIR
+    assert record.changes["destination_uid"] == str(item.uid)
+    assert "copy found corrupted" in record.changes["reason"]
+    marked = AuditRecord.objects.filter(object_type=ObjectType.DATA_ITEM, object_id=str(item.uid), via=Via.INTEGRITY)
+    assert any(rec.changes.get("item_state") == ["READY", "CORRUPTED"] for rec in marked)
+
+
+def test_a_repair_started_by_a_scan_is_audited_as_the_scan(solid, gas):
+    item, _ = two_copies(solid, gas)
+    solid.register("still-there.bin", DATA)  # an empty listing would judge nothing
+    solid.path(item.uri).unlink()
+    scan = scans.scan_create(storage_id=solid.storage.storage_id, user="alice")
+
+    assert scans.scan_run(scan.pk) == ScanState.COMPLETED
+
+    finding = Finding.objects.get(scan=scan)
+    assert finding.status == FindingStatus.REPAIRING
+    record = _job_created_record(finding.migration_id)
+    assert (record.username, record.auth, record.via, record.operation) == (
+        scans.SCAN_USER, Auth.SYSTEM, Via.INTEGRITY, "scan_storage",
+    )  # fmt: skip
+    assert record.changes["origin"] == JobOrigin.REPAIR
+    assert record.changes["destination_uid"] == str(item.uid)
+    assert f"copy found lost: scan {scan.pk}" in record.changes["reason"]
+    # the finding itself is in the trail under the same actor
+    found = AuditRecord.objects.filter(object_type=ObjectType.SCAN_FINDING, object_id=str(finding.pk))
+    assert {(rec.username, rec.via) for rec in found} == {(scans.SCAN_USER, Via.INTEGRITY)}

@@ -154,7 +154,10 @@ def test_a_copy_with_another_size_is_mismatched_and_repaired(disk, good):
     assert DataItem.objects.get(uid=copy.uid).item_state == ItemState.READY
 
 
-def test_a_same_size_copy_with_another_md5_is_mismatched_where_hashes_are_listed(s3_server, good):
+def test_a_same_size_copy_with_another_md5_is_mismatched_and_repaired_where_hashes_are_listed(
+    s3_server, good, settings
+):
+    settings.DLM_COPY_RETRY_DELAY = 0
     disk = s3_disk(s3_server)
     copy = copied(good, disk, "eb-4/vis.fits", b"AAAA")
     disk.write("eb-4/vis.fits", b"BBBB")
@@ -165,6 +168,21 @@ def test_a_same_size_copy_with_another_md5_is_mismatched_where_hashes_are_listed
     finding = Finding.objects.get(scan=scan)
     assert (finding.kind, finding.item_id) == (FindingKind.MISMATCH, copy.uid)
     assert finding.detail.startswith("md5 ")
+    assert finding.status == FindingStatus.REPAIRING
+    assert DataItem.objects.get(uid=copy.uid).item_state == ItemState.INITIALISED  # being written again
+    run_jobs()
+    assert Migration.objects.get(pk=finding.migration_id).state == "completed"
+    assert (disk.root / "eb-4/vis.fits").read_bytes() == b"AAAA"
+    assert DataItem.objects.get(uid=copy.uid).item_state == ItemState.READY
+    assert scan_now(disk).mismatched == 0
+
+
+def test_a_scan_asks_for_the_listings_hashes_only_where_they_are_cheap(disk):
+    """S3 lists each object's md5 with it; a local disk would have to read every file to hash it."""
+    disk.register("a.bin", b"a")
+    scan = scan_now(disk)
+    assert scan.with_hashes is (disk.storage.storage_interface == "s3")
+    assert scan.matched == 1
 
 
 def test_files_inside_a_registered_container_are_not_dark(disk):

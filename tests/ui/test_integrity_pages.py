@@ -5,8 +5,9 @@ refusals shown as messages and never a server error."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.test import Client
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from audit.models import AuditRecord
 from catalogue.models import DataItem
+from integrity import scans
+from integrity.fixity import fixity_check_create, fixity_check_run
 from integrity.models import (
     CheckOrigin,
     CheckState,
@@ -24,8 +27,9 @@ from integrity.models import (
     Scan,
     ScanState,
 )
+from migrations_app.services import copy_job_create
 from tests.factories import make_item, make_storage
-from tests.lifecycle.helpers import local_place, register
+from tests.lifecycle.helpers import local_place, register, run_jobs
 from ui.integrity_figures import integrity_tile, item_verification
 from ui.views.integrity import PAGE_SIZE
 
@@ -198,7 +202,9 @@ def test_the_overview_and_the_tile_count_what_needs_attention(viewer, scanned):
     tile = integrity_tile()
     assert tile["corrupted"] == 3
     assert tile["dark"] == 1
-    assert tile["lost"] == 0 and tile["mismatch"] == 0  # being repaired, and unrepairable: not open
+    # not repaired yet: the lost copy being repaired, the mismatched one with nothing to repair it
+    # from (found by the scan and by a check: one copy)
+    assert tile["lost"] == 1 and tile["mismatch"] == 1
     # the unrepairable mismatch and the CORRUPTED copy whose check started no repair: one copy
     assert tile["unrepairable"] == 1
     assert tile["failed_checks"] == 1
@@ -206,6 +212,56 @@ def test_the_overview_and_the_tile_count_what_needs_attention(viewer, scanned):
     assert f"/storages/{scanned['storage'].storage_id}/integrity" in html
     assert f"/scans/{scanned['scan'].scan_id}" in html
     assert "md5 differs" in html and "never scanned" in html
+
+
+def tile_figures(html: str) -> dict[str, tuple[int, bool]]:
+    """The dashboard's integrity tile: each line's label -> (its figure, flagged as a failure)."""
+    tile = html.split('aria-labelledby="integrity-heading"')[1].split("</section>")[0]
+    lines = re.findall(r'<li class="(\w*)"><a href="[^"]*">([^<]+)</a> <span class="n">(\d+)</span></li>', tile)
+    return {label: (int(n), flag == "failed") for flag, label, n in lines}
+
+
+LOST = "Lost copies, not repaired yet"
+MISMATCHED = "Copies with the wrong size or checksum, not repaired yet"
+
+
+def test_the_dashboard_tile_counts_copies_found_bad_until_they_are_repaired(viewer, tmp_path, settings):
+    """A scan finds a copy lost and fixity checks find one lost and one with other bytes: each is
+    handed to a repair job at once (its finding REPAIRING, the copy INITIALISED, not CORRUPTED),
+    and the tile counts them until the repairs have written them again."""
+    settings.DLM_COPY_RETRY_DELAY = 0
+    disk = local_place(tmp_path, "tile-disk", "GAS")
+    spare = local_place(tmp_path, "tile-spare", "SOLID")
+    items = {name: register(disk, f"obs/{name}.fits", f"{name} visibilities".encode()) for name in ("a", "b", "c")}
+    for item in items.values():
+        copy_job_create(user="tester", uid=item.uid, destination_id=spare.storage.storage_id)
+    run_jobs()
+    assert tile_figures(text_of(viewer.get("/")))[LOST] == (0, False)
+
+    disk.path("obs/a.fits").unlink()
+    scan = scans.scan_create(storage_id=disk.storage.storage_id, user="tester")
+    assert scans.scan_run(scan.pk) == ScanState.COMPLETED
+    assert Finding.objects.get(scan=scan).status == FindingStatus.REPAIRING
+    disk.path("obs/b.fits").unlink()
+    disk.write("obs/c.fits", b"C visibilities")  # the same size, other bytes
+    for name, found in (("b", CheckState.LOST), ("c", CheckState.CORRUPTED)):
+        check = fixity_check_create(uid=items[name].uid, user="tester")
+        assert fixity_check_run(check.check_id) == found
+
+    response = viewer.get("/")
+
+    assert response.status_code == 200
+    figures = tile_figures(text_of(response))
+    assert figures[LOST] == (2, True)  # one found by the scan, one by a check
+    assert figures[MISMATCHED] == (1, True)
+    assert figures["Copies found bad, last 24 h"] == (2, True)
+    assert DataItem.objects.filter(item_state="CORRUPTED").count() == 0  # each is being written again
+
+    run_jobs()
+
+    assert {item.item_state for item in DataItem.objects.filter(storage=disk.storage)} == {"READY"}
+    figures = tile_figures(text_of(viewer.get("/")))
+    assert (figures[LOST], figures[MISMATCHED]) == ((0, False), (0, False))
 
 
 def test_the_item_section_says_when_and_how_the_copy_was_last_verified(scanned):
@@ -219,6 +275,42 @@ def test_the_item_section_says_when_and_how_the_copy_was_last_verified(scanned):
     assert shown["state"] == CheckState.PASSED and shown["verifiable"] and not shown["active"]
     never = item_verification(make_item(scanned["storage"], item_state="READY"))
     assert never["check"] is None and never["state"] == ""
+
+
+def verification_section(html: str) -> str:
+    return html.split('aria-labelledby="verification"')[1].split("</section>")[0]
+
+
+def test_the_item_page_shows_when_the_copy_was_last_verified_and_what_was_found(viewer, operator, tmp_path):
+    place = local_place(tmp_path, "verified-disk", "GAS")
+    item = register(place, "obs/checked.fits", b"visibilities")
+    section = verification_section(text_of(viewer.get(f"/items/{item.uid}")))
+    assert "never re-verified" in section and "none" in section
+
+    check = fixity_check_create(uid=item.uid, user="tester")
+    assert fixity_check_run(check.check_id) == CheckState.PASSED
+    item.refresh_from_db()
+    check.refresh_from_db()
+
+    response = viewer.get(f"/items/{item.uid}")
+
+    assert response.status_code == 200
+    section = verification_section(text_of(response))
+    when = f"{item.last_verified_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    assert f'<dt>Last verified</dt><dd><time datetime="{item.last_verified_at.isoformat()}">{when}</time>' in section
+    assert "✓ passed" in section and f"check {check.check_id}, client" in section
+    assert check.detail in section  # what the check found: the size and md5 as recorded
+    assert "Verify now" not in section  # a viewer's page
+    assert "Verify now" in verification_section(text_of(operator.get(f"/items/{item.uid}")))
+
+    place.write("obs/checked.fits", b"Visibilities")  # the same size, other bytes; nothing to repair from
+    check = fixity_check_create(uid=item.uid, user="tester")
+    assert fixity_check_run(check.check_id) == CheckState.CORRUPTED
+    check.refresh_from_db()
+    section = verification_section(text_of(viewer.get(f"/items/{item.uid}")))
+    assert "✗ corrupted" in section and f"check {check.check_id}" in section
+    assert "md5 of" in section and "none started" in section
+    assert when in section  # the last time it was found as recorded stays shown
 
 
 def test_the_partials_render_with_the_context_they_document(rf, scanned):
