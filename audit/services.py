@@ -33,8 +33,9 @@ COLUMNS = (
     "request_id",
     "remote_addr",
 )
-# One INSERT takes the records as one JSON document that the database unpacks: a registration of
-# 10,000 items writes 10,000 create records, and the ORM's per-value work would double its time.
+# PostgreSQL's INSERT takes the records as one JSON document that it unpacks (SQLite's, one prepared
+# statement run for each record): a registration of 10,000 items writes 10,000 create records, and
+# the ORM's per-value work would double its time.
 _RECORDSET = (
     "at timestamptz, username text, user_id integer, auth text, via text, operation text, action text, "
     "object_type text, object_id text, changes jsonb, request_id text, remote_addr text"
@@ -48,8 +49,8 @@ def _insert_sql(vendor: str) -> str | None:
             f"INSERT INTO audit_record ({names}) SELECT {names} FROM jsonb_to_recordset(%s::jsonb) AS r({_RECORDSET})"
         )
     if vendor == "sqlite":
-        values = ", ".join(f"json_extract(value, '$.{name}')" for name in COLUMNS)
-        return f"INSERT INTO audit_record ({names}) SELECT {values} FROM json_each(%s)"
+        marks = ", ".join(["%s"] * len(COLUMNS))
+        return f"INSERT INTO audit_record ({names}) VALUES ({marks})"
     return None
 
 
@@ -106,9 +107,21 @@ def _insert(rows: list[dict[str, Any]], using: str) -> None:
                 for row in rows:
                     copy.write_row([json.dumps(row[name]) if name == "changes" else row[name] for name in COLUMNS])
             return
-        adapt = connection.ops.adapt_datetimefield_value if connection.vendor == "sqlite" else datetime.isoformat
+        if connection.vendor == "sqlite":  # a prepared insert per row: a third of json_each's time
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                sql,
+                [
+                    [
+                        adapt(row["at"]) if name == "at" else json.dumps(row[name]) if name == "changes" else row[name]
+                        for name in COLUMNS
+                    ]
+                    for row in rows
+                ],
+            )
+            return
         for start in range(0, len(rows), BATCH_SIZE):
-            batch = [{**row, "at": adapt(row["at"])} for row in rows[start : start + BATCH_SIZE]]
+            batch = [{**row, "at": row["at"].isoformat()} for row in rows[start : start + BATCH_SIZE]]
             cursor.execute(sql, [json.dumps(batch)])
 
 

@@ -8,10 +8,14 @@ state it already has tells nothing.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
+
 from catalogue.choices import ItemState
-from core.events import ITEM_CORRUPTED, ITEM_DELETED, ITEM_READY, ITEM_REGISTERED, emit_many
+from core.events import ITEM_CORRUPTED, ITEM_DELETED, ITEM_READY, ITEM_REGISTERED, emit_many, json_text
 
 STATE_EVENTS = {ItemState.READY: ITEM_READY, ItemState.CORRUPTED: ITEM_CORRUPTED, ItemState.DELETED: ITEM_DELETED}
 
@@ -44,14 +48,36 @@ def _event(event_type: str, row: dict[str, Any]) -> tuple[str, dict[str, Any], d
 
 def items_registered(items: list[Any]) -> None:
     """``dlm.item.registered`` for each new copy, and ``dlm.item.ready`` for each one registered
-    READY (a pipeline waiting for READY hears of it either way)."""
+    READY (a pipeline waiting for READY hears of it either way). Each copy's subjects and payload
+    are written as JSON once, for both its events, uuids and times as text beforehand (the
+    encoder's fallback for them cost more than the rest of the JSON: 10,000 registered items
+    made 80,000 calls of it)."""
     events = []
+    times: dict[Any, Any] = {}
     for item in items:
-        row = {column: getattr(item, column) for column in PAYLOAD_COLUMNS}
-        events.append(_event(ITEM_REGISTERED, row))
+        row = {column: _plain(getattr(item, column), times) for column in PAYLOAD_COLUMNS}
+        subjects = json_text({"uid": row["uid"], "oid": row["oid"], "storage_id": row["storage_id"]})
+        payload = json_text(row)
+        events.append((ITEM_REGISTERED, subjects, payload))
         if item.item_state == ItemState.READY:
-            events.append(_event(ITEM_READY, row))
+            events.append((ITEM_READY, subjects, payload))
     emit_many(events)
+
+
+_ENCODER = DjangoJSONEncoder()
+
+
+def _plain(value: Any, times: dict[Any, Any]) -> Any:
+    """A payload value as JSON holds it: a uuid as its text, a time as the encoder writes it
+    (remembered in ``times``: the items of one insert share their creation time)."""
+    kind = type(value)
+    if kind is uuid.UUID:
+        return str(value)
+    if kind is datetime:
+        if value not in times:
+            times[value] = _ENCODER.default(value)
+        return times[value]
+    return value
 
 
 def items_state_changed(rows: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 # The event types (AMQP routing keys). Payloads: docs/events.md.
 MIGRATION_UPDATE = "dlm.migration.update"  # a copy job's row, at each change (upstream's type)
@@ -48,11 +49,12 @@ def emit(event_type: str, *, subjects: dict[str, Any], payload: dict[str, Any]) 
 _COPY_FROM = 100
 
 
-def emit_many(events: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+def emit_many(events: list[tuple[str, dict[str, Any] | str, dict[str, Any] | str]]) -> None:
     """``emit`` for many events at once (``(event_type, subjects, payload)`` each), in one
     statement (one prepared insert run for every row; on PostgreSQL, from ``_COPY_FROM`` events
     on, one COPY): a bulk registration's events cost little beside its rows. Each distinct
-    subjects or payload object is turned into JSON once, however many events carry it."""
+    subjects or payload object is turned into JSON once, however many events carry it; one given
+    as text (``json_text``) is that JSON already."""
     if not events:
         return
     from core.models import OutboxEvent, OutboxState
@@ -64,6 +66,8 @@ def emit_many(events: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
     def text(value: dict[str, Any]) -> Any:
         """``value`` as the JSON column takes it (COPY: its text), made once per object, and once
         per content for objects of plain values (the subjects of an item's events)."""
+        if type(value) is str:  # JSON already
+            return value if copy_in or connection.vendor != "postgresql" else Jsonb(value, dumps=str)
         try:
             key: Any = tuple((name, type(item), item) for name, item in value.items())  # 1 is not True
             hash(key)
@@ -95,6 +99,15 @@ def emit_many(events: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
             marks = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
     transaction.on_commit(relay_soon, using=connection.alias)
+
+
+_ENCODER = DjangoJSONEncoder()
+
+
+def json_text(value: dict[str, Any]) -> str:
+    """``value`` as the JSON text an event's subjects or payload is stored as (``emit_many`` takes
+    it as it is): uuids and times as text, as ``DjangoJSONEncoder`` writes them."""
+    return _ENCODER.encode(value)
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, transaction
@@ -78,7 +79,7 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
     decides, so concurrent inserts cannot both win). ``storages_checked``: the caller has
     already made sure the rows' storages exist.
     """
-    items = [DataItem(**{key: value for key, value in row.items() if key not in SERVER_COLUMNS}) for row in rows]
+    items = _instances(rows)
     if not storages_checked:
         _check_storages({item.storage_id for item in items if item.storage_id is not None})
     given_phase = [("oid_phase" in row) for row in rows]
@@ -112,6 +113,26 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
     except (IntegrityError, psycopg_errors.IntegrityError):
         raise _conflict(items) from None
     return items
+
+
+def _instances(rows: list[dict[str, Any]]) -> list[DataItem]:
+    """``DataItem`` objects of ``rows``. Rows that name columns by attribute name only are built
+    by position, with each absent column's default (a third of the keyword road's cost, which
+    looks every field up in the row and calls its default; 0.8 s of 10,000 items' 6 s)."""
+    fields = DataItem._meta.concrete_fields
+    attnames = frozenset(field.attname for field in fields)
+    if not all(row.keys() <= attnames for row in rows):
+        return [DataItem(**{key: value for key, value in row.items() if key not in SERVER_COLUMNS}) for row in rows]
+    defaults = [(field.attname, field.get_default) for field in fields]
+    return [
+        DataItem(
+            *[
+                row[attname] if attname in row and attname not in SERVER_COLUMNS else default()
+                for attname, default in defaults
+            ]
+        )
+        for row in rows
+    ]
 
 
 def _new_objects_phase(items: list[DataItem], given_phase: list[bool], joined: set[uuid.UUID]) -> None:
@@ -162,27 +183,28 @@ def _copy_in(items: list[DataItem]) -> None:
         created_recorded(items, actor, using=DEFAULT_DB_ALIAS)
 
 
-def _db_value_makers(fields: Iterable[models.Field]) -> list[Callable[[Any], Any]]:
-    """For each field, how a Python value becomes the value the database driver takes: as the
+def _db_value_makers(fields: Iterable[models.Field]) -> list[Callable[[Any], Any] | None]:
+    """For each field, how a Python value becomes the value the database driver takes, as the
     field's ``get_db_prep_save`` would make it, without its per-value cost for the common column
-    types (text, numbers, uuids, times, JSON); any other type goes through the field itself."""
+    types (text, numbers, uuids, times, JSON): None where the driver takes the value as it is; any
+    other type goes through the field itself."""
     ops, native_uuid = connection.ops, connection.features.has_native_uuid_field
 
     def plain(value: Any) -> Any:
         return str(value) if isinstance(value, str) else value  # a choice's enum member: its text
 
-    def maker(field: models.Field) -> Callable[[Any], Any]:
+    def maker(field: models.Field) -> Callable[[Any], Any] | None:
         if isinstance(field, models.JSONField):
             encoder = field.encoder
             return lambda value: None if value is None else ops.adapt_json_value(value, encoder)
         if isinstance(field, models.UUIDField):
-            return plain if native_uuid else (lambda value: None if value is None else value.hex)
+            return None if native_uuid else (lambda value: None if value is None else value.hex)
         if isinstance(field, models.DateTimeField):
             return ops.adapt_datetimefield_value
         if type(field) in (models.CharField, models.TextField, models.BooleanField) or isinstance(
             field, models.IntegerField
         ):
-            return plain
+            return plain if field.choices else None
         return lambda value: field.get_db_prep_save(value, connection)
 
     return [maker(field) for field in fields]
@@ -203,8 +225,14 @@ def _insert_many(items: list[DataItem]) -> None:
         columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
         marks = ", ".join(["%s"] * len(fields))
         statement = _INSERTS[connection.vendor] = f"INSERT INTO data_item ({columns}) VALUES ({marks})"
-    attnames = [field.attname for field in fields]
-    rows = [[make(getattr(item, attname)) for make, attname in zip(makers, attnames, strict=True)] for item in items]
+    values = attrgetter(*(field.attname for field in fields))
+    converted = [(index, make) for index, make in enumerate(makers) if make is not None]
+    rows = []
+    for item in items:
+        row = list(values(item))
+        for index, make in converted:
+            row[index] = make(row[index])
+        rows.append(row)
     with connection.cursor() as cursor:
         cursor.executemany(statement, rows)
     for item in items:
