@@ -16,6 +16,7 @@ from audit.choices import Action, ObjectType
 from audit.models import AuditRecord
 from audit.values import jsonable
 from core.actor import Actor, current_actor
+from core.pgcopy import copy_rows, pg_type
 from core.secrets import mask_options
 
 # The columns of a record as ``record_row`` makes it, in insert order.
@@ -102,10 +103,9 @@ def _insert(rows: list[dict[str, Any]], using: str) -> None:
         return
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(rows) >= COPY_FROM and hasattr(cursor.cursor, "copy"):
-            names = ", ".join(f'"{name}"' for name in COLUMNS)
-            with cursor.cursor.copy(f"COPY audit_record ({names}) FROM STDIN") as copy:  # psycopg 3
-                for row in rows:
-                    copy.write_row([json.dumps(row[name]) if name == "changes" else row[name] for name in COLUMNS])
+            records = ([json.dumps(row[name]) if name == "changes" else row[name] for name in COLUMNS] for row in rows)
+            types = [pg_type(AuditRecord._meta.get_field(name), connection) for name in COLUMNS]
+            copy_rows(cursor.cursor, AuditRecord._meta.db_table, COLUMNS, types, records)
             return
         if connection.vendor == "sqlite":  # a prepared insert per row: a third of json_each's time
             adapt = connection.ops.adapt_datetimefield_value

@@ -20,6 +20,8 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from core.pgcopy import copy_rows, pg_type
+
 # The event types (AMQP routing keys). Payloads: docs/events.md.
 MIGRATION_UPDATE = "dlm.migration.update"  # a copy job's row, at each change (upstream's type)
 DELETION_UPDATE = "dlm.deletion.update"  # a deletion job's row, at each change of state
@@ -87,9 +89,12 @@ def emit_many(events: list[tuple[str, dict[str, Any] | str, dict[str, Any] | str
     pending = str(OutboxState.PENDING)
     with connection.cursor() as cursor:
         if copy_in:
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for event_type, subjects, payload in events:
-                    copy.write_row((event_type, now, text(subjects), text(payload), pending, 0, ""))
+            rows = (
+                (event_type, now, text(subjects), text(payload), pending, 0, "")
+                for event_type, subjects, payload in events
+            )
+            types = [pg_type(OutboxEvent._meta.get_field(column), connection) for column in columns]
+            copy_rows(cursor.cursor, OutboxEvent._meta.db_table, columns, types, rows)
         else:
             created = connection.ops.adapt_datetimefield_value(now)
             rows = [

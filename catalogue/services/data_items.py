@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -29,6 +29,7 @@ from core.errors import (
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
 )
+from core.pgcopy import copy_rows, pg_type
 
 # Columns the server owns: the primary key and the creation time (set on insert).
 SERVER_COLUMNS = frozenset({"uid_creation"})
@@ -160,22 +161,23 @@ COPY_FROM = 100
 
 
 def _copy_in(items: list[DataItem]) -> None:
-    """Insert ``items`` with one COPY (PostgreSQL), then record their creation in the audit trail
-    as ``bulk_create`` would."""
-    fields = [field for field in DataItem._meta.concrete_fields]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    json_fields = {field.attname for field in fields if isinstance(field, models.JSONField)}
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY data_item ({columns}) FROM STDIN") as copy:
+    """Insert ``items`` with one binary COPY (PostgreSQL), then record their creation in the audit
+    trail as ``bulk_create`` would."""
+    fields = DataItem._meta.concrete_fields
+    json_at = [index for index, field in enumerate(fields) if isinstance(field, models.JSONField)]
+    values = attrgetter(*(field.attname for field in fields))
+
+    def rows() -> Iterator[list[Any]]:
         for item in items:
-            row = []
-            for field in fields:
-                value = getattr(item, field.attname)
-                if field.attname in json_fields and value is not None:
-                    value = json.dumps(value)
-                elif isinstance(value, str):
-                    value = str(value)  # a choice's enum member: its plain text
-                row.append(value)
-            copy.write_row(row)
+            row = list(values(item))
+            for index in json_at:
+                if row[index] is not None:
+                    row[index] = json.dumps(row[index])
+            yield row
+
+    with connection.cursor() as cursor:
+        types = [pg_type(field, connection) for field in fields]
+        copy_rows(cursor.cursor, DataItem._meta.db_table, [field.column for field in fields], types, rows())
     for item in items:
         item._state.adding = False
     actor = current_actor()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from catalogue import capacity
@@ -132,6 +133,20 @@ def _registered(storage: Storage, item_name: str) -> bool:
     return fastsql.exists(DataItem.objects.filter(storage_id=storage.pk, item_name=item_name))
 
 
+def _names_registered(storage: Storage, names: set[str]) -> set[str]:
+    """Which of ``names`` are registered on ``storage``. PostgreSQL takes the names as one array
+    parameter: 10,000 placeholders cost its driver and planner more than the lookup (0.2 s)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT item_name FROM data_item WHERE storage_id = %s AND item_name = ANY(%s)",
+                [storage.pk, list(names)],
+            )
+            return {name for (name,) in cursor.fetchall()}
+    found = DataItem.objects.filter(storage=storage, item_name__in=names).order_by()  # a set: no order to pay for
+    return set(found.values_list("item_name", flat=True))
+
+
 def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage:
     """The storage named by name (which wins) or id (upstream used the first storage without
     either), if it takes registrations."""
@@ -167,12 +182,7 @@ def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool)
         if _registered(storage, regs[0].item_name):
             raise ValueAlreadyInDB(f"Item is already registered on storage! {regs[0].item_name}", field="item_name")
         return
-    names = [reg.item_name for reg in regs]
-    registered = set(
-        DataItem.objects.filter(storage=storage, item_name__in=set(names))
-        .order_by()  # a set of names: no order to pay for
-        .values_list("item_name", flat=True)
-    )
+    registered = _names_registered(storage, {reg.item_name for reg in regs})
     seen: set[str] = set()
     for reg in regs:
         if not bulk and reg.item_name in registered:
