@@ -50,27 +50,29 @@ def _found(kind: str, check_state: str) -> Q:
     """The copy was found ``kind`` (lost or mismatched) by a scan, or ``check_state`` (LOST or
     CORRUPTED) by a fixity check, by a finding or check whose repair job has not completed."""
     findings = (
-        Finding.objects.filter(item=OuterRef("uid"), kind=kind, status__in=UNRESOLVED_STATUSES)
+        Finding.objects.filter(kind=kind, status__in=UNRESOLVED_STATUSES)
         .alias(repaired=_repaired("migration_id"))
         .exclude(status=FindingStatus.REPAIRING, repaired=True)
+        .values("item_id")
     )
-    checks = FixityCheck.objects.filter(item=OuterRef("uid"), state=check_state).exclude(
-        _repaired("repair_migration_id")
-    )
-    return Q(Exists(findings)) | Q(Exists(checks))
+    checks = FixityCheck.objects.filter(state=check_state).exclude(_repaired("repair_migration_id")).values("item_id")
+    return Q(uid__in=findings) | Q(uid__in=checks)
 
 
 def _copies_found_bad() -> dict[str, int]:
     """The copies found lost, and found with other bytes (a scan's mismatch, a check's
     CORRUPTED), that are not repaired yet: open, being repaired or unrepairable. And the
     ``unrepairable`` ones: CORRUPTED copies that no repair is mending (a scan found them
-    unrepairable, or a check found them bad and could start no repair). One query."""
-    no_repair = Q(Exists(Finding.objects.filter(item=OuterRef("uid"), status=FindingStatus.UNREPAIRABLE))) | Q(
-        Exists(FixityCheck.objects.filter(item=OuterRef("uid"), state__in=CHECK_BAD, repair_migration_id=None))
+    unrepairable, or a check found them bad and could start no repair). One query, whose
+    subqueries name no column of the copy: the database reads each once, as a set (correlated
+    ones, run for each of 30,000 copies in flight or CORRUPTED, took 0.6 s at 1,000,000 items)."""
+    no_repair = Q(uid__in=Finding.objects.filter(status=FindingStatus.UNREPAIRABLE).values("item_id")) | Q(
+        uid__in=FixityCheck.objects.filter(state__in=CHECK_BAD, repair_migration_id=None).values("item_id")
     )
+    lost, mismatch = _found(FindingKind.LOST, CheckState.LOST), _found(FindingKind.MISMATCH, CheckState.CORRUPTED)
     return DataItem.objects.filter(item_state__in=NOT_REPAIRED).aggregate(
-        lost=Count("uid", filter=_found(FindingKind.LOST, CheckState.LOST)),
-        mismatch=Count("uid", filter=_found(FindingKind.MISMATCH, CheckState.CORRUPTED)),
+        lost=Count("uid", filter=lost),
+        mismatch=Count("uid", filter=mismatch),
         unrepairable=Count("uid", filter=no_repair & Q(item_state=ItemState.CORRUPTED)),
     )
 
