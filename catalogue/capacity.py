@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import BigIntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -167,6 +168,27 @@ def storages_use(storages: Iterable[Storage]) -> dict[uuid.UUID, StorageUse]:
     else:
         sums = _sums([storage.storage_id for storage in storages])
     return {storage.storage_id: _use(storage, *sums.get(storage.storage_id, (0, 0))) for storage in storages}
+
+
+# The cache key of the catalogue's use of every storage, as ``storages_use_recent`` last summed it.
+RECENT_USE_KEY = "dlm:storages-use"
+
+
+def storages_use_recent(storages: Iterable[Storage]) -> dict[uuid.UUID, StorageUse]:
+    """``storages_use``, from sums of at most ``DLM_STORAGE_USE_CACHE_SECONDS`` ago (made afresh for
+    all the storages when older, or when one is missing): for the dashboard, which every visitor
+    opens, where summing each storage's copies (every READY row's index entry: 0.15 s at
+    1,000,000 items) on every view would be most of its time. Admission checks and the storage
+    pages sum now."""
+    storages = list(storages)
+    seconds = settings.DLM_STORAGE_USE_CACHE_SECONDS
+    sums = cache.get(RECENT_USE_KEY) if seconds else None
+    if sums is None or any(str(storage.storage_id) not in sums for storage in storages):
+        found = _sums([storage.storage_id for storage in storages])
+        sums = {str(storage.storage_id): found.get(storage.storage_id, (0, 0)) for storage in storages}
+        if seconds:
+            cache.set(RECENT_USE_KEY, sums, seconds)
+    return {storage.storage_id: _use(storage, *sums[str(storage.storage_id)]) for storage in storages}
 
 
 def storage_use(storage: Storage) -> StorageUse:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.cache import cache
 
+from catalogue.capacity import RECENT_USE_KEY
 from catalogue.models import Storage
 from catalogue.services import storage_config_create
 from tests.factories import make_item, make_storage
@@ -39,7 +40,8 @@ def _cell(html: str, name: str) -> str:
     return re.search(rf'<a href="/storages/[^"]+">{name}</a>(.*?)</tr>', html, re.S).group(1)
 
 
-def test_the_bar_counts_ready_and_in_flight_copies_and_is_current_despite_cached_figures(viewer):
+def test_the_bar_counts_ready_and_in_flight_copies_and_the_dashboard_reuses_it_briefly(viewer, settings):
+    settings.DLM_STORAGE_USE_CACHE_SECONDS = 10
     store = make_storage(storage_name="acacia", storage_capacity=4096)
     make_item(store, item_state="READY", item_size=1024)
     make_item(store, item_state="INITIALISED", item_size=1024)
@@ -48,10 +50,24 @@ def test_the_bar_counts_ready_and_in_flight_copies_and_is_current_despite_cached
     assert 'aria-valuenow="50"' in _bar(first, "acacia")
     assert "2.0 KiB of 4.0 KiB (50%)" in first
     assert "1.0 KiB of it on its way" in first
+    assert "storage use at most 10 s old" in first
 
+    make_item(store, item_state="READY", item_size=1024)
+    assert "2.0 KiB of 4.0 KiB (50%)" in viewer.get("/").content.decode()  # summed under 10 s ago
+    for page in ("/storages", f"/storages/{store.storage_id}"):  # the storage pages sum now
+        assert "3.0 KiB of 4.0 KiB (75%)" in viewer.get(page).content.decode(), page
+
+    cache.delete(RECENT_USE_KEY)  # as when the 10 s are over
+    assert "3.0 KiB of 4.0 KiB (75%)" in viewer.get("/").content.decode()
+
+
+def test_without_reuse_the_dashboard_sums_the_use_on_every_view(viewer, settings):
+    settings.DLM_STORAGE_USE_CACHE_SECONDS = 0
+    store = make_storage(storage_name="acacia", storage_capacity=4096)
+    make_item(store, item_state="READY", item_size=1024)
+    assert "1.0 KiB of 4.0 KiB (25%)" in viewer.get("/").content.decode()
     make_item(store, item_state="READY", item_size=1024)  # the item counts stay cached, the use does not
-    second = viewer.get("/").content.decode()
-    assert "3.0 KiB of 4.0 KiB (75%)" in second
+    assert "2.0 KiB of 4.0 KiB (50%)" in viewer.get("/").content.decode()
 
 
 @pytest.mark.parametrize(

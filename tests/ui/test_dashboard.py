@@ -260,7 +260,7 @@ def test_the_dashboard_reads_a_fixed_number_of_queries_whatever_the_storages(vie
     for _ in range(12):
         job(a, b, JobState.FAILED, last_error="boom")
 
-    with django_assert_max_num_queries(15):  # 12, and the integrity tile's 3
+    with django_assert_max_num_queries(16):  # 12, the integrity tile's 3, the storages' use (not reused yet)
         response = viewer.get("/")
 
     assert response.status_code == 200

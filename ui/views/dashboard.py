@@ -96,12 +96,15 @@ def storage_figures(figures: dict[str, Any], storage: Storage) -> StorageFigures
     return StorageFigures(**figures["storages"].get(str(storage.pk), {}))
 
 
-def storage_rows(storages: list[Storage], figures: dict[str, Any]) -> list[dict[str, Any]]:
+def storage_rows(
+    storages: list[Storage], figures: dict[str, Any], uses: dict[Any, capacity.StorageUse] | None = None
+) -> list[dict[str, Any]]:
     """What a table of storages shows of each: the storage, its figures (item counts, cached), and
-    its use now (``catalogue.capacity``: READY and in-flight copies against its capacity, in one
-    query for all the storages; ``pct`` None when the capacity is unknown), its level against the
-    watermarks, and what its backend said of its space when last asked."""
-    uses = capacity.storages_use(storages)
+    its use (``uses``, else now: ``catalogue.capacity``, READY and in-flight copies against its
+    capacity, in one query for all the storages; ``pct`` None when the capacity is unknown), its
+    level against the watermarks, and what its backend said of its space when last asked."""
+    if uses is None:
+        uses = capacity.storages_use(storages)
     rows = []
     for storage in storages:
         numbers = storage_figures(figures, storage)
@@ -206,13 +209,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     deletions, its last pass), and the latest failures with their reasons."""
     figures = catalogue_figures()
     states = figures["states"]
-    storages = list(capacity.storages_with_use(Storage.objects.select_related("location").order_by("storage_name")))
+    storages = list(Storage.objects.select_related("location").order_by("storage_name"))
     context = {
         "figures": figures,
         "item_states": [(state, states.get(state, 0)) for state in ItemState.values],
         "no_state": states.get(None, 0),
         "item_total": sum(states.values()),
-        "storage_rows": storage_rows(storages, figures),
+        "storage_rows": storage_rows(storages, figures, capacity.storages_use_recent(storages)),
         **capacity_context(),
         "configured": storages_with_remote(storages),
         "jobs": _job_counts(timezone.now() - timedelta(hours=JOBS_HOURS)),
@@ -223,6 +226,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "expiring_days": EXPIRING_DAYS,
         "uid_expiration_hours": round(settings.DLM_UID_EXPIRATION.total_seconds() / 3600),
         "figures_seconds": settings.DLM_UI_FIGURES_SECONDS,
+        "use_seconds": settings.DLM_STORAGE_USE_CACHE_SECONDS,
     }
     return render(request, "ui/dashboard.html", context)
 
