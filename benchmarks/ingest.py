@@ -13,11 +13,12 @@
 4. For each scenario, ``--clients`` client processes register files for ``--duration`` seconds,
    each file once (every request is a new item); ``GET /heartbeat`` is measured the same way as
    the floor. Every answer is checked (200 and a uid).
-5. Registers ``--bulk`` files in one ``POST /ingest/register_data_items`` call (one remote listing)
-   and prints items/s.
+5. Registers ``--bulk`` files in one ``POST /ingest/register_data_items`` call (one remote listing),
+   with the access check and without, ``--bulk-rounds`` times each (the same files under new
+   names), and prints the median items/s.
 6. Prints requests/s, p50/p95, and each scenario's share of the heartbeat's throughput, with
    PASS/FAIL against the targets: single registration with the access check >= 100/s and >= 30 %
-   of the heartbeat; bulk >= 5,000 items/s.
+   of the heartbeat; bulk >= 5,000 items/s on SQLite and >= 10,000 on PostgreSQL.
 """
 
 import argparse
@@ -25,6 +26,7 @@ import http.client
 import json
 import os
 import signal
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,7 +41,7 @@ from benchmarks.common import Api, Run, add_database_options, bench_run, exit_st
 
 SINGLE_TARGET = 100.0  # registrations/s with the access check
 SINGLE_RATIO_TARGET = 0.30
-BULK_TARGET = 5000.0  # items/s
+BULK_TARGET = {"sqlite": 5000.0, "postgresql": 10_000.0}  # items/s
 FILES_PER_CLIENT = 4000
 
 
@@ -111,6 +113,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes (4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--bulk", type=int, default=10_000, help="items in the bulk registration (10,000)")
+    parser.add_argument("--bulk-rounds", type=int, default=3, help="bulk registrations of each kind (3; the median)")
     parser.add_argument("--sqlite", action="store_true", help="a new SQLite file instead of PostgreSQL")
     parser.add_argument("--only", nargs="+", default=[], metavar="WORD",
                         help="only the scenarios whose name contains a word (plus heartbeat and bulk)")  # fmt: skip
@@ -155,13 +158,18 @@ def measure(run: Run, args: argparse.Namespace) -> tuple[list[dict], float]:
             f"{result['errors']} errors {result['first_error'][:200]}")  # fmt: skip
         results.append(result)
 
-    items = [{"item_name": f"bulk/b{n}.bin", "uri": f"bulk/b{n}.bin"} for n in range(args.bulk)]
-    started = time.perf_counter()
-    uids = api.call("POST", "/ingest/register_data_items",
-                    {"storage_name": "bench-local", "do_storage_access_check": "true"}, items)  # fmt: skip
-    bulk_seconds = time.perf_counter() - started
-    assert isinstance(uids, list) and len(uids) == args.bulk, "bulk registration answered the wrong list"
-    return results, bulk_seconds
+    bulk: dict[str, list[float]] = {"checked": [], "unchecked": []}
+    for round_ in range(args.bulk_rounds):  # the same files under new names each round
+        for kind, storage in (("checked", "bench-local"), ("unchecked", "bench-unchecked")):
+            items = [{"item_name": f"bulk/r{round_}/b{n}.bin", "uri": f"bulk/b{n}.bin"} for n in range(args.bulk)]
+            started = time.perf_counter()
+            uids = api.call("POST", "/ingest/register_data_items",
+                            {"storage_name": storage, "do_storage_access_check": str(kind == "checked").lower()},
+                            items)  # fmt: skip
+            bulk[kind].append(time.perf_counter() - started)
+            assert isinstance(uids, list) and len(uids) == args.bulk, "bulk registration answered the wrong list"
+            log(f"  bulk, {kind}, round {round_ + 1}: {args.bulk / bulk[kind][-1]:,.0f} items/s")
+    return results, {kind: statistics.median(seconds) for kind, seconds in bulk.items()}
 
 
 def main() -> int:
@@ -185,14 +193,17 @@ def main() -> int:
             verdict = "(no target)"
         print(f"{result['scenario']:28} {result['requests']:>9,} {result['errors']:>4} {result['rps']:>7.0f} "
               f"{result['p50_ms']:>7.2f} {result['p95_ms']:>7.2f} {share:>6.0%}  {verdict}")  # fmt: skip
-    bulk_rate = args.bulk / bulk_seconds
-    bulk_ok = bulk_rate >= BULK_TARGET
-    ok &= bulk_ok
-    print(f"{'bulk, checked, local':28} {args.bulk:>9,} items in {bulk_seconds:.2f} s: {bulk_rate:,.0f} items/s  "
-          f"{'PASS' if bulk_ok else f'FAIL: target >= {BULK_TARGET:,.0f} items/s'}")  # fmt: skip
+    target = BULK_TARGET["sqlite" if args.sqlite else "postgresql"]
+    rates = {kind: args.bulk / seconds for kind, seconds in bulk_seconds.items()}
+    for kind, rate in rates.items():
+        bulk_ok = rate >= target
+        ok &= bulk_ok
+        print(f"{'bulk, ' + kind + ', local':28} {args.bulk:>9,} items in {bulk_seconds[kind]:.2f} s: "
+              f"{rate:,.0f} items/s (median of {args.bulk_rounds})  "
+              f"{'PASS' if bulk_ok else f'FAIL: target >= {target:,.0f} items/s'}")  # fmt: skip
     if args.json:
         figures = {"database": "sqlite" if args.sqlite else "postgresql", "floor_rps": floor, "scenarios": results,
-                   "bulk_items": args.bulk, "bulk_seconds": bulk_seconds, "bulk_rate": bulk_rate}  # fmt: skip
+                   "bulk_items": args.bulk, "bulk_seconds": bulk_seconds, "bulk_rate": rates}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2))
     return exit_status(ok)
 
