@@ -98,6 +98,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif env_bool("DLM_PG_PREPARE", True):
+    # Statements bound on the server and prepared from their second run on a connection: a lookup
+    # is then planned once per connection, not on every request (planning data_item, with its 18
+    # indexes, was half of PostgreSQL's time per lookup; benchmarks/README.md). Off for a pooler
+    # in transaction mode, which cannot keep a session's prepared statements.
+    _db.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 _db["CONN_HEALTH_CHECKS"] = True  # a kept connection the server dropped is replaced, not failed on
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

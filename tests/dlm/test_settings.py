@@ -188,3 +188,29 @@ def test_runserver_and_qcluster_work_with_no_settings(tmp_path):
             worker.wait(30)
         finally:
             os.killpg(worker.pid, 9) if worker.poll() is None else None
+
+
+PREPARED = """
+import django; django.setup()
+from django.db import connection
+with connection.cursor() as cursor:
+    for n in range(3):
+        cursor.execute("SELECT %s::int AS dlm_marker", [n])
+    cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%dlm_marker%"])
+    print("prepared", cursor.fetchone()[0])
+"""
+
+
+@pytest.mark.parametrize(("setting", "prepared"), [(None, 1), ("false", 0)])
+def test_postgresql_statements_are_prepared_on_their_connection_unless_turned_off(tmp_path, setting, prepared):
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("a PostgreSQL setting: run with DATABASE_URL=postgres://…")
+    values = {"DATABASE_URL": url.rsplit("/", 1)[0] + "/postgres"}  # no table of DLM's is read
+    if setting is not None:
+        values["DLM_PG_PREPARE"] = setting
+    result = subprocess.run(
+        [sys.executable, "-c", PREPARED], cwd=ROOT, env=_env(tmp_path, **values), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"prepared {prepared}"
