@@ -24,12 +24,11 @@ import json
 import os
 import pstats
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks.common import ensure_database, log
-from benchmarks.lifecycle import django_start, machine
+from benchmarks.common import log
+from benchmarks.lifecycle import django_migrated
 
 # The parts of a registration, as the functions whose cumulative time the summary shows (the first
 # of each label's functions that the profile holds: earlier and later versions of DLM named some
@@ -127,20 +126,12 @@ def parts_table(stats: pstats.Stats, requests: int) -> list[tuple[str, float, fl
 
 def main() -> int:
     args = options()
-    database_url = os.environ.get("DATABASE_URL", "").strip() or None
-    log(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
-    if database_url:
-        server, _, name = database_url.rpartition("/")
-        ensure_database(server, name, fresh=True)
-    django_start(database_url, args.var, None)
+    django_migrated(args.var, fresh=True)
 
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    call_command("migrate", verbosity=0, interactive=False)
-    log(f"{connection.vendor}: {connection.settings_dict['NAME']}")
     total = args.warmup + 1 + (args.bulk or args.requests)
     if args.bulk:
         args.requests = 1

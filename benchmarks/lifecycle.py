@@ -83,6 +83,28 @@ def django_start(database_url: str | None, var: Path, batch: int | None) -> None
     django.setup()
 
 
+def django_migrated(var: Path, *, fresh: bool, batch: int | None = None) -> str | None:
+    """Django set up in this process (``django_start``) on the database ``DATABASE_URL`` names
+    (made afresh when ``fresh``) or a new SQLite file under ``var``, migrated; the date, the
+    machine and the database logged. Answers ``DATABASE_URL`` (None: SQLite)."""
+    database_url = os.environ.get("DATABASE_URL", "").strip() or None
+    log(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
+    if database_url:
+        server, _, name = database_url.rpartition("/")
+        ensure_database(server, name, fresh=fresh)
+    django_start(database_url, var, batch)
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    if connection.vendor == "postgresql":
+        version = connection.pg_version
+        log(f"PostgreSQL {version // 10000}.{version % 10000}: {connection.settings_dict['NAME']}")
+    else:
+        log(f"SQLite {connection.Database.sqlite_version}: {connection.settings_dict['NAME']}")
+    return database_url
+
+
 # --- what a pass costs ------------------------------------------------------------------------------
 
 _SHAPES = (
@@ -233,26 +255,13 @@ def machine() -> str:
 
 def main() -> int:
     args = options()
-    database_url = os.environ.get("DATABASE_URL", "").strip() or None
+    database_url = django_migrated(args.var, fresh=False, batch=args.batch)
     items = args.items or (1_000_000 if database_url else 100_000)
-    log(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
-    if database_url:
-        server, _, name = database_url.rpartition("/")
-        ensure_database(server, name, fresh=False)
-    django_start(database_url, args.var, args.batch)
 
     from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
 
     from benchmarks import lifecycle_fill
 
-    call_command("migrate", verbosity=0, interactive=False)
-    if connection.vendor == "postgresql":
-        version = connection.pg_version
-        log(f"PostgreSQL {version // 10000}.{version % 10000}: {settings.DATABASES['default']['NAME']}")
-    else:
-        log(f"SQLite {connection.Database.sqlite_version}: {settings.DATABASES['default']['NAME']}")
     log(f"batch {settings.DLM_LIFECYCLE_BATCH} objects; filling {items:,} copies")
     plan, times = lifecycle_fill.fill(
         items=items, seed=args.seed, root=args.var / "storages", database_url=database_url

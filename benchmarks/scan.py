@@ -20,16 +20,14 @@ exit status is 0 when the target is met and the counts are right.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.common import ensure_database, exit_status, log
-from benchmarks.lifecycle import django_start, machine, peak_rss_mib, peak_rss_reset
+from benchmarks.common import exit_status, log
+from benchmarks.lifecycle import django_migrated, peak_rss_mib, peak_rss_reset
 
 TARGET_PER_S = 5_000
 
@@ -97,21 +95,11 @@ def fill(root: Path, objects: int, lost: int, dark: int):
 
 def main() -> int:
     args = options()
-    database_url = os.environ.get("DATABASE_URL", "").strip() or None
-    log(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
-    if database_url:
-        server, _, name = database_url.rpartition("/")
-        ensure_database(server, name, fresh=True)
-    django_start(database_url, args.var, None)
-
-    from django.core.management import call_command
-    from django.db import connection
+    django_migrated(args.var, fresh=True)
 
     from integrity import scans
     from integrity.models import Scan
 
-    call_command("migrate", verbosity=0, interactive=False)
-    log(f"{connection.vendor}: {connection.settings_dict['NAME']}")
     storage = fill(args.var / "storage", args.objects, args.lost, args.dark)
     scan = scans.scan_create(storage_id=storage.storage_id, user="bench", enqueue=False)
     peak_rss_reset()
