@@ -8,14 +8,10 @@ state it already has tells nothing.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-
 from catalogue.choices import ItemState
-from core.events import ITEM_CORRUPTED, ITEM_DELETED, ITEM_READY, ITEM_REGISTERED, emit_many, json_text
+from core.events import ITEM_CORRUPTED, ITEM_DELETED, ITEM_READY, ITEM_REGISTERED, emit_many, json_plain, json_text
 
 STATE_EVENTS = {ItemState.READY: ITEM_READY, ItemState.CORRUPTED: ITEM_CORRUPTED, ItemState.DELETED: ITEM_DELETED}
 
@@ -41,9 +37,12 @@ PAYLOAD_COLUMNS = (
 )
 
 
+def _subjects(row: dict[str, Any]) -> dict[str, Any]:
+    return {"uid": row["uid"], "oid": row["oid"], "storage_id": row["storage_id"]}
+
+
 def _event(event_type: str, row: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    subjects = {"uid": row["uid"], "oid": row["oid"], "storage_id": row["storage_id"]}
-    return event_type, subjects, row
+    return event_type, _subjects(row), row
 
 
 def items_registered(items: list[Any]) -> None:
@@ -55,29 +54,13 @@ def items_registered(items: list[Any]) -> None:
     events = []
     times: dict[Any, Any] = {}
     for item in items:
-        row = {column: _plain(getattr(item, column), times) for column in PAYLOAD_COLUMNS}
-        subjects = json_text({"uid": row["uid"], "oid": row["oid"], "storage_id": row["storage_id"]})
+        row = {column: json_plain(getattr(item, column), times) for column in PAYLOAD_COLUMNS}
+        subjects = json_text(_subjects(row))
         payload = json_text(row)
         events.append((ITEM_REGISTERED, subjects, payload))
         if item.item_state == ItemState.READY:
             events.append((ITEM_READY, subjects, payload))
     emit_many(events)
-
-
-_ENCODER = DjangoJSONEncoder()
-
-
-def _plain(value: Any, times: dict[Any, Any]) -> Any:
-    """A payload value as JSON holds it: a uuid as its text, a time as the encoder writes it
-    (remembered in ``times``: the items of one insert share their creation time)."""
-    kind = type(value)
-    if kind is uuid.UUID:
-        return str(value)
-    if kind is datetime:
-        if value not in times:
-            times[value] = _ENCODER.default(value)
-        return times[value]
-    return value
 
 
 def items_state_changed(rows: list[dict[str, Any]]) -> None:
