@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -95,7 +96,12 @@ def test_an_operator_registers_copies_and_watches_a_file(dlm_server, browser, sc
     screenshots(driver, "login")
     _fill(driver, {"username": dlm_server.admin, "password": dlm_server.password})
     _submit(driver, "/login")
-    _wait(driver, lambda d: d.current_url.endswith("/token_by_auth_flow"), what="the token page")
+    # The login form's own address ends in ?next=/token_by_auth_flow: wait for the token itself.
+    _wait(
+        driver,
+        lambda d: urlsplit(d.current_url).path == "/token_by_auth_flow" and d.find_elements(By.ID, "token"),
+        what="the token page",
+    )
     token = _by_id(driver, "token").text
     assert re.fullmatch(r"[0-9a-f]{64}", token)
 
