@@ -48,6 +48,23 @@ def fetch(queryset: models.QuerySet, attrs: list[str]) -> list[tuple] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         records = cursor.fetchall()
+    return convert(records, converters, connection)
+
+
+def column_converters(model: type[models.Model], attrs: list[str], connection) -> list:
+    """For each of ``attrs`` (fields of ``model``), the converters Django applies to its column's
+    values as they come from the database, for ``convert``."""
+    fields, table = _fields(model), model._meta.db_table
+    converters = []
+    for attr in attrs:
+        column = fields[attr].get_col(table)
+        converters.append((connection.ops.get_db_converters(column) + column.get_db_converters(connection), column))
+    return converters
+
+
+def convert(records: list[tuple], converters: list, connection) -> list[tuple]:
+    """``records`` with the first ``len(converters)`` values of each made what the ORM would give
+    (``column_converters``); values after those stay as the driver gave them."""
     if not any(funcs for funcs, _ in converters):
         return records
     converted = []
@@ -163,9 +180,4 @@ def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: li
         sql += f" ORDER BY {order}"
     if limited:
         sql += " LIMIT %s OFFSET %s"
-    converters = []
-    for attr in attrs:
-        column = fields[attr].get_col(table)
-        funcs = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        converters.append((funcs, column))
-    return sql, converters
+    return sql, column_converters(model, attrs, connection)

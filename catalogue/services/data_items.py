@@ -6,6 +6,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -30,6 +31,7 @@ from core.errors import (
     ValueAlreadyInDB,
 )
 from core.pgcopy import copy_rows, pg_type
+from core.pipeline import statements_together
 
 # Columns the server owns: the primary key and the creation time (set on insert).
 SERVER_COLUMNS = frozenset({"uid_creation"})
@@ -101,9 +103,10 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
         else:
             joined.add(item.oid)
     _new_objects_phase(items, given_phase, joined)
+    copied = len(items) >= COPY_FROM and connection.vendor == "postgresql"
     try:
-        with transaction.atomic():
-            if len(items) >= COPY_FROM and connection.vendor == "postgresql":
+        with transaction.atomic(), nullcontext() if copied else statements_together(connection):
+            if copied:
                 _copy_in(items)
             else:
                 _insert_many(items)

@@ -22,7 +22,7 @@ from catalogue.choices import ChecksumMethod, ItemState, ItemType, PhaseType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_items_insert
 from catalogue.services.ingest_access import check_listed, check_one
-from catalogue.services.storages import storage_find, storage_remote
+from catalogue.services.storages import StorageForItem, storage_find, storage_find_for_item, storage_remote
 from core import fastsql
 from core import params as p
 from core.errors import (
@@ -150,9 +150,30 @@ def _names_registered(storage: Storage, names: set[str]) -> set[str]:
 def _resolve_storage(storage_name: str, storage_id: uuid.UUID | None) -> Storage:
     """The storage named by name (which wins) or id (upstream used the first storage without
     either), if it takes registrations."""
+    _require_storage(storage_name, storage_id)
+    return _taking(storage_find(storage_name=storage_name, storage_id=storage_id), storage_name, storage_id)
+
+
+def _resolve_for_item(
+    storage_name: str, storage_id: uuid.UUID | None, item_name: str, *, with_remote: bool
+) -> StorageForItem:
+    """``_resolve_storage``, with whether ``item_name`` is registered there and (``with_remote``)
+    its rclone config read in the same statement."""
+    _require_storage(storage_name, storage_id)
+    found = storage_find_for_item(
+        storage_name=storage_name, storage_id=storage_id, item_name=item_name, with_remote=with_remote
+    )
+    _taking(found and found.storage, storage_name, storage_id)
+    return found
+
+
+def _require_storage(storage_name: str, storage_id: uuid.UUID | None) -> None:
     if not storage_name and not storage_id:
         raise InvalidQueryParameters("Either storage_name or storage_id must be given", field="storage_name")
-    storage = storage_find(storage_name=storage_name, storage_id=storage_id)
+
+
+def _taking(storage: Storage | None, storage_name: str, storage_id: uuid.UUID | None) -> Storage:
+    """``storage`` if it takes registrations; the refusal naming what the caller gave, if not."""
     if storage is None:
         raise UnmetPreconditionForOperation(
             f"No storages found for storage_name='{storage_name}', storage_id='{storage_id or ''}'",
@@ -177,9 +198,11 @@ def _check_parents(regs: list[Registration]) -> None:
             reg.error("parents", msg, str(reg.parents))
 
 
-def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool) -> None:
+def _check_duplicates(regs: list[Registration], storage: Storage, *, bulk: bool, taken: bool | None = None) -> None:
+    """Refuse names registered on ``storage`` already (``taken``: whether a single item's is, when
+    that was read with the storage)."""
     if not bulk:
-        if _registered(storage, regs[0].item_name):
+        if _registered(storage, regs[0].item_name) if taken is None else taken:
             raise ValueAlreadyInDB(f"Item is already registered on storage! {regs[0].item_name}", field="item_name")
         return
     registered = _names_registered(storage, {reg.item_name for reg in regs})
@@ -232,18 +255,25 @@ def _fields(reg: Registration, storage: Storage, owner: str, checked_at: datetim
 
 
 def _register(
-    regs: list[Registration], *, owner: str, storage: Storage, do_storage_access_check: bool, bulk: bool
+    regs: list[Registration],
+    *,
+    owner: str,
+    storage: Storage,
+    do_storage_access_check: bool,
+    bulk: bool,
+    found: StorageForItem | None = None,
 ) -> list[DataItem]:
+    """Check and insert ``regs``; ``found``: what was read with a single item's storage."""
     for reg in regs:
         _validate(reg)
     _check_parents(regs)
     if not bulk:
         _raise_errors(regs)
-    _check_duplicates(regs, storage, bulk=bulk)
+    _check_duplicates(regs, storage, bulk=bulk, taken=found and found.name_taken)
     _raise_errors(regs)
     checked_at = None
     if do_storage_access_check:
-        config = storage_remote(storage)
+        config = found.remote() if found else storage_remote(storage)
         if bulk:
             check_listed(regs, storage, config, hashes=_hash_names(regs))
         else:
@@ -298,7 +328,7 @@ def data_item_register(
     recorded, its file count under ``metadata["file_count"]``); ``last_check`` is set. Without
     it, the values are recorded as given and ``last_check`` stays null (unverified).
     """
-    storage = _resolve_storage(storage_name, storage_id)
+    found = _resolve_for_item(storage_name, storage_id, item_name, with_remote=do_storage_access_check)
     reg = Registration(
         item_name=item_name,
         uri=uri,
@@ -313,9 +343,8 @@ def data_item_register(
         checksum_method=checksum_method or None,
         metadata=metadata,
     )
-    return _register([reg], owner=owner, storage=storage, do_storage_access_check=do_storage_access_check, bulk=False)[
-        0
-    ]
+    checked, storage = do_storage_access_check, found.storage
+    return _register([reg], owner=owner, storage=storage, do_storage_access_check=checked, bulk=False, found=found)[0]
 
 
 # --- bulk -------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``data_items_insert`` writes its rows without Django's ``bulk_create`` (a prepared insert, or
 PostgreSQL's COPY for many rows): what lands in the table, byte for byte as the database holds it,
-is what ``bulk_create`` would have written, for every type of column."""
+is what ``bulk_create`` would have written, for every type of column; and a short insert's
+statements go to PostgreSQL together."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
+from audit.models import AuditRecord
 from catalogue.models import DataItem
 from catalogue.services.data_items import COPY_FROM, data_items_insert
+from core.actor import acting
+from core.errors import ValueAlreadyInDB
 from core.events import ITEM_READY, ITEM_REGISTERED
 from core.models import OutboxEvent
 from tests.factories import make_storage
@@ -91,3 +95,39 @@ def test_each_inserted_row_is_told_registered_and_ready(db, count):
     assert first.payload["uid_expiration"] == "2031-01-02T03:04:05.678Z"
     assert first.payload["parents"] == "12345678-1234-5678-1234-567812345678"
     assert first.payload == events[1].payload
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_short_insert_sends_its_writes_together_and_a_taken_name_leaves_nothing():
+    """As a request's registration runs (outside any transaction), the row, its audit record and
+    its events go to PostgreSQL in one pipeline, and what runs after the commit (the outbox relay's
+    task) outside it. A name taken on the storage is found only when the answers come back: it is
+    still the clear refusal, nothing of that insert remains, and the next insert works."""
+    storage = make_storage()
+    pipelined = []
+
+    def watch(execute, sql, params, many, context):
+        raw = connection.connection
+        pipelined.append((getattr(raw, "_pipeline", None) is not None, sql))
+        return execute(sql, params, many, context)
+
+    with acting(username="pipe", user_id=None, auth="token", via="api", operation="register_data_item"):
+        with connection.execute_wrapper(watch):
+            first = data_items_insert(rows=[_values(storage, "taken")])[0]
+        for _ in range(6):
+            with pytest.raises(ValueAlreadyInDB, match="Item is already registered on storage! taken"):
+                data_items_insert(rows=[_values(storage, "taken")])
+        second = data_items_insert(rows=[_values(storage, "free")])[0]
+
+    if connection.vendor == "postgresql":
+        tables = ("INSERT INTO data_item", "INSERT INTO audit_record", 'INSERT INTO "core_outboxevent"')
+        writes = [joined for joined, sql in pipelined if sql.startswith(tables)]
+        assert len(writes) == 3 and all(writes), pipelined  # the row, its audit record, its events
+        assert not any(joined for joined, sql in pipelined if "django_q_ormq" in sql), pipelined
+    assert list(DataItem.objects.filter(storage=storage).values_list("uid", flat=True).order_by("item_name")) == [
+        second.uid,
+        first.uid,
+    ]
+    assert OutboxEvent.objects.filter(subjects__storage_id=str(storage.storage_id)).count() == 4
+    recorded = AuditRecord.objects.filter(username="pipe", object_type="data_item")
+    assert sorted(recorded.values_list("object_id", flat=True)) == sorted([str(first.uid), str(second.uid)])

@@ -2,6 +2,7 @@
 (``remotes``), one name space for their callers."""
 
 from catalogue.services.storages.remotes import (
+    StorageForItem,
     rclone_config_clean,
     rclone_config_try,
     storage_check_access,
@@ -9,6 +10,7 @@ from catalogue.services.storages.remotes import (
     storage_config_create,
     storage_config_delete,
     storage_config_update,
+    storage_find_for_item,
     storage_remote,
     storage_remotes,
 )
@@ -25,6 +27,7 @@ from catalogue.services.storages.storage import (
 
 __all__ = [
     "STORAGE_BODY_KEYS",
+    "StorageForItem",
     "rclone_config_clean",
     "rclone_config_try",
     "ssh_public_key",
@@ -37,6 +40,7 @@ __all__ = [
     "storage_delete",
     "storage_delete_check",
     "storage_find",
+    "storage_find_for_item",
     "storage_remote",
     "storage_remotes",
     "storage_resolve",

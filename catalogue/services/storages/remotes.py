@@ -6,19 +6,20 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from catalogue.choices import ConfigType
-from catalogue.models import Storage, StorageConfig
+from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.phases import lifecycle_holds_release
-from catalogue.services.storages.storage import storage_resolve
+from catalogue.services.storages.storage import STORAGE_ATTRS, storage_resolve
 from core import fastsql, rclone
-from core.crypto import SecretDecryptionError
+from core.crypto import SecretDecryptionError, decrypt_json
 from core.errors import (
     FieldError,
     FieldErrors,
@@ -109,6 +110,81 @@ def storage_remote(storage: Storage) -> dict[str, Any]:
     if not rows:  # not a simple query after all, or no config: storage_remotes answers, or refuses
         return storage_remotes(storage)[0]
     return join_secrets(*rows[0])
+
+
+@dataclass(frozen=True)
+class StorageForItem:
+    """A storage as ``storage_find`` finds it, with what a registration of one item asks of it
+    beside: whether the name is taken there, and (when asked for) its first rclone config."""
+
+    storage: Storage
+    name_taken: bool
+    config: dict[str, Any] | None = None
+    secrets_token: str | None = None
+
+    def remote(self) -> dict[str, Any]:
+        """``storage_remote`` of the storage: its secrets are decrypted here, when needed."""
+        if self.config is None:  # none read (or none there: storage_remote refuses in its words)
+            return storage_remote(self.storage)
+        return join_secrets(self.config, None if self.secrets_token is None else decrypt_json(self.secrets_token))
+
+
+# ``storage_find_for_item``'s statements, by (database vendor, found by name, with the config).
+_FOR_ITEM: dict[tuple[str, bool, bool], str] = {}
+
+
+def storage_find_for_item(
+    *, storage_name: str = "", storage_id: uuid.UUID | None = None, item_name: str, with_remote: bool
+) -> StorageForItem | None:
+    """``storage_find``, whether ``item_name`` is registered on that storage and, ``with_remote``,
+    its first rclone config (its secrets still encrypted), in one statement: a registration asks
+    all three, and three statements cost it a third of its time in the database's round trips and
+    Django's building of each query."""
+    by_name = bool(storage_name)
+    if not by_name and not storage_id:
+        return None
+    key = (connection.vendor, by_name, with_remote)
+    sql = _FOR_ITEM.get(key)
+    if sql is None:
+        sql = _FOR_ITEM[key] = _for_item_sql(by_name, with_remote)
+    params: list[Any] = [item_name]
+    if with_remote:
+        params.append(ConfigType.RCLONE.value)
+    params.append(storage_name if by_name else Storage._meta.pk.get_db_prep_value(storage_id, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        record = cursor.fetchone()
+    if record is None:
+        return None
+    count = len(STORAGE_ATTRS)
+    storage = Storage.from_db(connection.alias, STORAGE_ATTRS, _converted(Storage, STORAGE_ATTRS, record[:count]))
+    taken, config, token = record[count:]
+    if config is not None:
+        (config,) = _converted(StorageConfig, ["config"], (config,))
+    return StorageForItem(storage, bool(taken), config, token)
+
+
+def _converted(model, attrs: list[str], values: tuple) -> tuple:
+    """``values`` of ``attrs`` as the ORM gives them."""
+    return fastsql.convert([values], fastsql.column_converters(model, attrs, connection), connection)[0]
+
+
+def _for_item_sql(by_name: bool, with_remote: bool) -> str:
+    quote = connection.ops.quote_name
+    fields = {field.attname: field.column for field in Storage._meta.concrete_fields}
+    columns = ", ".join(f"s.{quote(fields[attr])}" for attr in STORAGE_ATTRS)
+    storages, items, configs = (quote(model._meta.db_table) for model in (Storage, DataItem, StorageConfig))
+    taken = f"EXISTS (SELECT 1 FROM {items} d WHERE d.storage_id = s.storage_id AND d.item_name = %s)"
+    sql = f"SELECT {columns}, {taken}, "
+    if with_remote:
+        first = (
+            f"SELECT c2.config_id FROM {configs} c2 WHERE c2.storage_id = s.storage_id AND c2.config_type = %s"
+            " ORDER BY c2.config_date, c2.config_id LIMIT 1"
+        )
+        sql += f"c.config, c.secrets FROM {storages} s LEFT JOIN {configs} c ON c.config_id = ({first})"
+    else:
+        sql += f"NULL, NULL FROM {storages} s"
+    return sql + f" WHERE s.{'storage_name' if by_name else 'storage_id'} = %s LIMIT 1"
 
 
 def storage_remotes(*storages: Storage) -> list[dict[str, Any]]:
