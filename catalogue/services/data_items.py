@@ -104,8 +104,9 @@ def data_items_insert(*, rows: list[dict[str, Any]], storages_checked: bool = Fa
             joined.add(item.oid)
     _new_objects_phase(items, given_phase, joined)
     copied = len(items) >= COPY_FROM and connection.vendor == "postgresql"
+    together = len(items) <= TOGETHER_UP_TO
     try:
-        with transaction.atomic(), nullcontext() if copied else statements_together(connection):
+        with transaction.atomic(), statements_together(connection) if together else nullcontext():
             if copied:
                 _copy_in(items)
             else:
@@ -157,6 +158,11 @@ def _new_objects_phase(items: list[DataItem], given_phase: list[bool], joined: s
         if item.oid in ready:
             item.oid_phase = combine(ready[item.oid])
 
+
+# Up to this many rows, the insert's statements go to PostgreSQL together (``core.pipeline``): a
+# single registration's round trips. Well below where the rows or their events go by COPY (100
+# rows, 100 events), which pipeline mode refuses.
+TOGETHER_UP_TO = 10
 
 # From this many rows on, PostgreSQL takes them by COPY: for the 10,000 items of a large
 # registration, the ORM's statement building and parameter quoting cost more than the insert.

@@ -13,7 +13,7 @@ from django.db import connection
 
 from audit.models import AuditRecord
 from catalogue.models import DataItem
-from catalogue.services.data_items import COPY_FROM, data_items_insert
+from catalogue.services.data_items import COPY_FROM, TOGETHER_UP_TO, data_items_insert
 from core.actor import acting
 from core.errors import ValueAlreadyInDB
 from core.events import ITEM_READY, ITEM_REGISTERED
@@ -63,7 +63,7 @@ def _stored(names: list[str]) -> dict[str, tuple]:
         return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
 
 
-@pytest.mark.parametrize("count", [1, COPY_FROM])
+@pytest.mark.parametrize("count", [1, TOGETHER_UP_TO, 60, COPY_FROM])
 def test_inserted_rows_hold_what_bulk_create_writes(db, count):
     storage = make_storage()
     reference = _values(storage, "by-bulk-create")
@@ -80,7 +80,7 @@ def test_inserted_rows_hold_what_bulk_create_writes(db, count):
     assert fetched.oid == fetched.uid and not inserted[0]._state.adding
 
 
-@pytest.mark.parametrize("count", [1, COPY_FROM])
+@pytest.mark.parametrize("count", [1, TOGETHER_UP_TO, 60, COPY_FROM])
 def test_each_inserted_row_is_told_registered_and_ready(db, count):
     storage = make_storage()
 
