@@ -53,6 +53,10 @@ handler404 = not_found
 handler500 = server_error
 
 urlpatterns = [
+    # The API first: Django tries the patterns in order, and an API call (most of the requests)
+    # would otherwise be matched against every page of the web UI before its own path. No contract
+    # path is also a page's.
+    *urlpatterns_for(REGISTRY),
     path("admin/", admin.site.urls),
     path("login", LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
@@ -64,7 +68,6 @@ urlpatterns = [
     path("metrics", MetricsView.as_view(), name="metrics"),  # Prometheus (events.metrics)
     path("oidc/", include("mozilla_django_oidc.urls")),  # answers 404 without a provider configured
     path("", include("ui.urls")),  # the operator web UI
-    *urlpatterns_for(REGISTRY),
     re_path(r"^(?P<route>(?!admin/|static/|oidc/).+/)$", strip_trailing_slash),
     # Unknown paths answer the contract's JSON 404, in debug mode too.
     re_path(r"^(?!admin/|static/|oidc/)", not_found),
