@@ -9,6 +9,7 @@ are recorded). What does not hold is refused on the registration, naming its fie
 from __future__ import annotations
 
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from catalogue.choices import ChecksumMethod, ItemType
@@ -92,19 +93,26 @@ def check_one(reg: Registration, storage: Storage, config: dict[str, Any], *, ha
 def check_listed(
     regs: list[Registration], storage: Storage, config: dict[str, Any], *, hashes: tuple[str, ...]
 ) -> None:
-    """Check many items against one recursive listing of their common directory."""
+    """Check many items against listings through rclone instead of a call for each item.
+
+    Where the backend keeps its objects' hashes (object stores), one recursive listing of the
+    items' common directory, with the hashes, answers for all of them. Where it must read a file
+    to hash it (a disk, SFTP), only the items' own files are listed and hashed, by rclone's
+    files-from filter, in parts listed at once (rclone hashes the files of one listing one after
+    the other); a container's tree is listed without hashes, which it does not need. Nothing else
+    under the common directory is read.
+    """
     uris = [relative_uri(reg.uri) for reg in regs]
-    dirs = [
-        uri if reg.item_type == ItemType.CONTAINER else posixpath.dirname(uri)
-        for reg, uri in zip(regs, uris, strict=True)
-    ]
-    prefix = posixpath.commonpath(dirs) if dirs else ""
-    base = rclone.full_path(storage.root_directory, prefix)
-    try:
-        entries = rclone.list_files(config, base, hashes=hashes)
-    except rclone.RcloneError as exc:
-        raise _not_accessible(storage, exc) from None
-    files = {(posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry for entry in entries}
+    containers = [reg.item_type == ItemType.CONTAINER for reg in regs]
+    file_uris = [uri for uri, container in zip(uris, containers, strict=True) if not container]
+    container_uris = [uri for uri, container in zip(uris, containers, strict=True) if container]
+    if rclone.hashes_cheap(config) or not file_uris:
+        dirs = [uri if container else posixpath.dirname(uri) for uri, container in zip(uris, containers, strict=True)]
+        files = _listed(storage, config, dirs, hashes=hashes)
+    else:
+        files = _listed_only(storage, config, file_uris, hashes=hashes)
+        if container_uris:  # the files listed with their hashes stay as they are
+            files = _listed(storage, config, container_uris, hashes=()) | files
     for reg, uri in zip(regs, uris, strict=True):
         path = rclone.full_path(storage.root_directory, reg.uri)
         if reg.item_type != ItemType.CONTAINER:
@@ -115,3 +123,42 @@ def check_listed(
             continue
         under = [entry for name, entry in files.items() if name.startswith(uri + "/")]
         _apply_tree(reg, storage, path, sum(int(entry["Size"]) for entry in under), len(under))
+
+
+# A bulk registration's files on a backend that reads them to hash them are listed in up to this
+# many parts at once, of at least ``_PART_FILES`` files each.
+LIST_PARTS = 4
+_PART_FILES = 500
+
+
+def _listed(storage: Storage, config: dict[str, Any], dirs: list[str], *, hashes: tuple[str, ...]) -> dict:
+    """Every file under the common directory of ``dirs``, by its path from the storage's root."""
+    prefix = posixpath.commonpath(dirs) if dirs else ""
+    base = rclone.full_path(storage.root_directory, prefix)
+    try:
+        entries = rclone.list_files(config, base, hashes=hashes)
+    except rclone.RcloneError as exc:
+        raise _not_accessible(storage, exc) from None
+    return {(posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry for entry in entries}
+
+
+def _listed_only(storage: Storage, config: dict[str, Any], uris: list[str], *, hashes: tuple[str, ...]) -> dict:
+    """The files ``uris`` that are there, by their path from the storage's root."""
+    prefix = posixpath.commonpath([posixpath.dirname(uri) for uri in uris])
+    base = rclone.full_path(storage.root_directory, prefix)
+    names = sorted({posixpath.relpath(uri, prefix) if prefix else uri for uri in uris})
+    count = max(1, min(LIST_PARTS, len(names) // _PART_FILES))
+    parts = [names[index::count] for index in range(count)]
+    try:
+        if count == 1:
+            listings = [rclone.list_files(config, base, hashes=hashes, only=names)]
+        else:
+            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="dlm-listing") as pool:
+                listings = list(pool.map(lambda part: rclone.list_files(config, base, hashes=hashes, only=part), parts))
+    except rclone.RcloneError as exc:
+        raise _not_accessible(storage, exc) from None
+    return {
+        (posixpath.join(prefix, entry["Path"]) if prefix else entry["Path"]): entry
+        for entries in listings
+        for entry in entries
+    }

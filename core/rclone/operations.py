@@ -4,6 +4,9 @@ whether the remote can be reached, its space, the deletion of a file."""
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,24 +50,49 @@ def size(config: dict[str, Any], path: str) -> tuple[int, int]:
     return int(answer["bytes"]), int(answer["count"])
 
 
-def list_files(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> list[dict[str, Any]]:
-    """Every file under ``path``, recursively: rclone's entries, ``Path`` relative to ``path``."""
+def list_files(
+    config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",), only: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every file under ``path``, recursively: rclone's entries, ``Path`` relative to ``path``.
+
+    ``only``: just these files (paths relative to ``path``; those not there are left out), found
+    through rclone's files-from filter, so that nothing else under ``path`` is listed or, where
+    the backend reads a file to hash it, read."""
     params = {
         "fs": fs_of(config),
         "remote": remote_of(path),
         "opt": {"recurse": True, "filesOnly": True, **_hash_opts(hashes)},
     }
-    try:
-        entries = DAEMON.call("operations/list", params, timeout=max(call_timeout(), 300))["list"]
-    except RcloneError as exc:
-        if exc.status == 404:
-            return []
-        raise
+    remote = remote_of(path).rstrip("/")  # the filter's names are from the remote's root, as rc paths are
+    with _files_from(None if only is None else [f"{remote}/{name}" if remote else name for name in only]) as names:
+        if names is not None:
+            params["_filter"] = {"FilesFromRaw": [names]}
+        try:
+            entries = DAEMON.call("operations/list", params, timeout=max(call_timeout(), 300))["list"]
+        except RcloneError as exc:
+            if exc.status == 404:
+                return []
+            raise
     prefix = remote_of(path).rstrip("/")
     for entry in entries:  # rc paths are relative to the fs root: make them relative to ``path``
         if prefix and entry["Path"].startswith(prefix + "/"):
             entry["Path"] = entry["Path"][len(prefix) + 1 :]
     return entries
+
+
+@contextmanager
+def _files_from(names: list[str] | None) -> Iterator[str | None]:
+    """A file naming ``names`` one a line, for rclone's ``--files-from-raw`` (taken as they are:
+    no comments, no spaces trimmed), removed after; None without names."""
+    if names is None:
+        yield None
+        return
+    if any("\n" in name or "\r" in name for name in names):
+        raise ValueError("a file name to list holds a line break")
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="dlm-files-", suffix=".txt") as listed:
+        listed.write("".join(f"{name}\n" for name in names))
+        listed.flush()
+        yield listed.name
 
 
 # rclone's words for a backend without ``About`` (S3: "S3 bucket b doesn't support about"; others

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from catalogue.models import DataItem, Storage, StorageConfig
+from catalogue.services.ingest_access import LIST_PARTS
 from catalogue.services.storages import rclone_config_clean
 from core import rclone
 from core.secrets import split_secrets
@@ -76,7 +80,48 @@ def test_fifty_items_are_registered_in_order_with_one_listing(operator_api, loca
         assert item.metadata == {"i": i, "uid": uid, "item_name": items[i]["uri"]}
     container = DataItem.objects.get(uid=uuid.UUID(uids[50]))
     assert (container.item_size, container.metadata["file_count"]) == (sum(range(50)), 50)
+    # on a disk: the 50 files, hashed, then the container's tree, without hashes
+    assert [call for call in rclone_calls if call.startswith("operations/")] == ["operations/list"] * 2
+
+
+def test_on_a_disk_only_the_items_own_files_are_read(operator_api, local, rclone_calls):
+    """A disk's files are read to hash them: a bulk registration reads the items' files and no
+    other file under their common directory (their access times tell), however named."""
+    storage, root = local
+    names = ["night/a/f1.bin", "night/b/#comment-like.bin", "night/b/ spaced .bin", "night/c/d/f2.bin"]
+    for name in names:
+        _write(root / name, name.encode())
+    others = [root / "night" / "a" / "other.bin", root / "night" / "big.bin", root / "night" / "c" / "more.bin"]
+    for other in others:
+        _write(other, b"y" * 100_000)
+    for path in [*others, *(root / name for name in names)]:
+        os.utime(path, (1, time.time()))  # read later: the access time moves (relatime)
+
+    response = _post(operator_api, storage, [{"item_name": name, "uri": name} for name in names])
+
+    assert response.status_code == 200, response.content
+    if all(os.stat(root / name).st_atime == 1 for name in names):
+        pytest.skip("this file system does not record access times")
+    assert [os.stat(other).st_atime for other in others] == [1, 1, 1]
+    stored = {item.item_name: item.item_checksum for item in DataItem.objects.filter(storage=storage)}
+    assert stored == {name: hashlib.md5(name.encode()).hexdigest() for name in names}
     assert [call for call in rclone_calls if call.startswith("operations/")] == ["operations/list"]
+
+
+def test_a_large_bulk_on_a_disk_is_listed_in_parts_at_once(operator_api, local, rclone_calls):
+    storage, root = local
+    count = 2_000
+    for n in range(count):
+        _write(root / "many" / f"f{n}.bin", f"{n}".encode())
+    items = [{"item_name": f"many/f{n}.bin", "uri": f"many/f{n}.bin"} for n in range(count)]
+
+    response = _post(operator_api, storage, items)
+
+    assert response.status_code == 200, response.content
+    assert [call for call in rclone_calls if call.startswith("operations/")] == ["operations/list"] * LIST_PARTS
+    stored = dict(DataItem.objects.filter(storage=storage).values_list("item_name", "item_checksum"))
+    assert stored == {f"many/f{n}.bin": hashlib.md5(f"{n}".encode()).hexdigest() for n in range(count)}
+    assert DataItem.objects.filter(storage=storage, hashes__has_key="xxh3").count() == count
 
 
 def test_without_access_check_nothing_is_listed(operator_api, local, rclone_calls):

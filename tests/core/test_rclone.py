@@ -31,6 +31,24 @@ def test_stat_size_and_listing_of_a_local_tree(tmp_path):
     assert rclone.list_files(remote, "nowhere") == []
 
 
+@pytest.mark.parametrize("root", ["/", "tree"])
+def test_a_listing_of_only_some_files_lists_just_those_taken_as_named(tmp_path, root):
+    tree = tmp_path / "tree"
+    names = ["a/one.txt", "#not-a-comment.txt", " spaced .txt", "a/b/deep.txt"]
+    for name in [*names, "a/other.txt", "skipped.txt"]:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(name)
+    remote = {"name": "l", "type": "local", "root_path": "/" if root == "/" else str(tree)}
+    path = str(tree) if root == "/" else "/"
+
+    listed = rclone.list_files(remote, path, hashes=("md5",), only=[*names, "missing.txt"])
+
+    assert sorted(entry["Path"] for entry in listed) == sorted(names)
+    assert all(entry["Hashes"]["md5"] for entry in listed)
+    with pytest.raises(ValueError, match="line break"):
+        rclone.list_files(remote, path, only=["two\nlines"])
+
+
 def test_the_daemon_is_started_again_when_it_dies(tmp_path):
     remote = {"name": "l", "type": "local", "root_path": str(tmp_path)}
     (tmp_path / "f").write_text("x")
