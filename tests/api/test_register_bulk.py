@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from catalogue.models import DataItem, Storage, StorageConfig
-from catalogue.services.ingest_access import LIST_PARTS
 from catalogue.services.storages import rclone_config_clean
 from core import rclone
 from core.secrets import split_secrets
@@ -108,7 +107,7 @@ def test_on_a_disk_only_the_items_own_files_are_read(operator_api, local, rclone
     assert [call for call in rclone_calls if call.startswith("operations/")] == ["operations/list"]
 
 
-def test_a_large_bulk_on_a_disk_is_listed_in_parts_at_once(operator_api, local, rclone_calls):
+def test_a_large_bulk_on_a_disk_is_listed_and_hashed_in_one_listing(operator_api, local, rclone_calls):
     storage, root = local
     count = 2_000
     for n in range(count):
@@ -118,7 +117,7 @@ def test_a_large_bulk_on_a_disk_is_listed_in_parts_at_once(operator_api, local, 
     response = _post(operator_api, storage, items)
 
     assert response.status_code == 200, response.content
-    assert [call for call in rclone_calls if call.startswith("operations/")] == ["operations/list"] * LIST_PARTS
+    assert [call for call in rclone_calls if call.startswith("operations/")] == ["operations/list"]
     stored = dict(DataItem.objects.filter(storage=storage).values_list("item_name", "item_checksum"))
     assert stored == {f"many/f{n}.bin": hashlib.md5(f"{n}".encode()).hexdigest() for n in range(count)}
     assert DataItem.objects.filter(storage=storage, hashes__has_key="xxh3").count() == count
