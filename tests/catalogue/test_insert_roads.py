@@ -78,6 +78,15 @@ def test_inserted_rows_hold_what_bulk_create_writes(db, count):
     fetched = DataItem.objects.get(uid=inserted[0].uid)
     assert fetched.metadata == reference["metadata"] and fetched.uid_expiration == reference["uid_expiration"]
     assert fetched.oid == fetched.uid and not inserted[0]._state.adding
+    # the objects answered are what the table holds, and work as any row's object
+    for item in inserted:
+        stored_item = DataItem.objects.get(uid=item.uid)
+        for field in DataItem._meta.concrete_fields:
+            assert getattr(item, field.attname) == getattr(stored_item, field.attname), field.attname
+    assert inserted[0].storage == storage and inserted[0].pk == inserted[0].uid
+    inserted[0].item_level = 4
+    inserted[0].save(update_fields=["item_level"])
+    assert DataItem.objects.get(uid=inserted[0].uid).item_level == 4
 
 
 @pytest.mark.parametrize("count", [1, TOGETHER_UP_TO, 60, COPY_FROM])
