@@ -104,7 +104,42 @@ class StartLog:
         self._lines.clear()
 
 
+class LeanResponse(http.client.HTTPResponse):
+    """``http.client``'s response with its head read without the e-mail parser that parses every
+    header for it (a third of the client's own time per call, 0.05 ms of CPU): the daemon's
+    answers carry a handful of plain headers. The body is read, and a short or dropped answer
+    raised (``RemoteDisconnected``, ``IncompleteRead``), as ``http.client`` does."""
+
+    def begin(self) -> None:
+        if self.headers is not None:  # already begun
+            return
+        _, status, reason = self._read_status()  # type: ignore[attr-defined]
+        self.code = self.status = status
+        self.reason = reason.strip()
+        self.version = 11
+        headers: dict[str, str] = {}
+        while True:
+            line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+            if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+                raise http.client.LineTooLong("header line")
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("iso-8859-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        self.headers = self.msg = headers  # type: ignore[assignment]
+        self.chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+        self.chunk_left = None
+        length = headers.get("content-length")
+        self.length = int(length) if length is not None and not self.chunked else None
+        if status in (204, 304) or 100 <= status < 200:
+            self.length = 0
+        # Without a length or chunks the body ends where the connection does.
+        self.will_close = headers.get("connection", "").lower() == "close" or (self.length is None and not self.chunked)
+
+
 class UnixConnection(http.client.HTTPConnection):
+    response_class = LeanResponse
+
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self.path = path

@@ -3,6 +3,7 @@ threaded server's requests do), a daemon killed under its callers, a daemon that
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import logging
 import os
@@ -148,6 +149,83 @@ def test_a_full_queue_of_connections_is_waited_for(tmp_path):
             client.close()
         for accepted_socket, _ in accepted:
             accepted_socket.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        # two answers with a length on one kept connection
+        ([b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"] * 2,
+         [(200, b'{"a":1}', False)] * 2),
+        # chunks, then an error status with a length
+        ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n",
+          b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}"],
+         [(200, b"[1,2]", False), (404, b"{}", False)]),
+        # neither: the body ends with the connection, which is not kept
+        ([b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}"], [(200, b"{}", True)]),
+    ],
+)  # fmt: skip
+def test_the_daemons_answers_are_read_as_http_client_reads_them(tmp_path, answers, expected):
+    """The lean reading of an answer's head gives what ``http.client`` gives: the status, the whole
+    body by its length, its chunks or the connection's end, and whether the connection is kept."""
+    path = str(tmp_path / "s.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        peer, _ = server.accept()
+        with peer:
+            for answer in answers:
+                peer.recv(65536)
+                peer.sendall(answer)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    connection = UnixConnection(path, timeout=10)
+    got = []
+    try:
+        for _ in answers:
+            connection.request_in_one_write("POST", "/rc/noop", b"{}", {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            got.append((response.status, response.read(), response.will_close))
+    finally:
+        connection.close()
+        thread.join()
+        server.close()
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"", http.client.RemoteDisconnected),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", http.client.IncompleteRead),
+    ],
+)
+def test_a_dropped_or_short_answer_is_the_error_http_client_raises(tmp_path, answer, error):
+    path = str(tmp_path / "s.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        peer, _ = server.accept()
+        with peer:
+            peer.recv(65536)
+            peer.sendall(answer)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    connection = UnixConnection(path, timeout=10)
+    try:
+        connection.request_in_one_write("POST", "/rc/noop", b"{}", {})
+        with pytest.raises(error):
+            connection.getresponse().read()
+    finally:
+        connection.close()
+        thread.join()
         server.close()
 
 
