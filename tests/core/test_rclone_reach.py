@@ -13,7 +13,8 @@ import socketserver
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,32 @@ def test_a_full_queue_of_connections_is_waited_for(tmp_path):
 def test_the_daemons_answers_are_read_as_http_client_reads_them(tmp_path, answers, expected):
     """The lean reading of an answer's head gives what ``http.client`` gives: the status, the whole
     body by its length, its chunks or the connection's end, and whether the connection is kept."""
+    got = []
+    with _answering(tmp_path, answers) as connection:
+        for _ in answers:
+            connection.request_in_one_write("POST", "/rc/noop", b"{}", {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            got.append((response.status, response.read(), response.will_close))
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"", http.client.RemoteDisconnected),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", http.client.IncompleteRead),
+    ],
+)
+def test_a_dropped_or_short_answer_is_the_error_http_client_raises(tmp_path, answer, error):
+    with _answering(tmp_path, [answer]) as connection:
+        connection.request_in_one_write("POST", "/rc/noop", b"{}", {})
+        with pytest.raises(error):
+            connection.getresponse().read()
+
+
+@contextmanager
+def _answering(tmp_path: Path, answers: list[bytes]) -> Iterator[UnixConnection]:
+    """A connection to a unix socket whose one peer sends ``answers``, one for each request."""
     path = str(tmp_path / "s.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -184,45 +211,8 @@ def test_the_daemons_answers_are_read_as_http_client_reads_them(tmp_path, answer
     thread = threading.Thread(target=serve)
     thread.start()
     connection = UnixConnection(path, timeout=10)
-    got = []
     try:
-        for _ in answers:
-            connection.request_in_one_write("POST", "/rc/noop", b"{}", {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            got.append((response.status, response.read(), response.will_close))
-    finally:
-        connection.close()
-        thread.join()
-        server.close()
-    assert got == expected
-
-
-@pytest.mark.parametrize(
-    ("answer", "error"),
-    [
-        (b"", http.client.RemoteDisconnected),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", http.client.IncompleteRead),
-    ],
-)
-def test_a_dropped_or_short_answer_is_the_error_http_client_raises(tmp_path, answer, error):
-    path = str(tmp_path / "s.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-
-    def serve() -> None:
-        peer, _ = server.accept()
-        with peer:
-            peer.recv(65536)
-            peer.sendall(answer)
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    connection = UnixConnection(path, timeout=10)
-    try:
-        connection.request_in_one_write("POST", "/rc/noop", b"{}", {})
-        with pytest.raises(error):
-            connection.getresponse().read()
+        yield connection
     finally:
         connection.close()
         thread.join()
