@@ -63,8 +63,8 @@ def list_files(
         "remote": remote_of(path),
         "opt": {"recurse": True, "filesOnly": True, **_hash_opts(hashes)},
     }
-    remote = remote_of(path).rstrip("/")  # the filter's names are from the remote's root, as rc paths are
-    with _files_from(None if only is None else [f"{remote}/{name}" if remote else name for name in only]) as names:
+    prefix = remote_of(path).rstrip("/")  # rc paths, and the filter's names, are from the remote's root
+    with _files_from(None if only is None else [f"{prefix}/{name}" if prefix else name for name in only]) as names:
         if names is not None:
             params["_filter"] = {"FilesFromRaw": [names]}
         try:
@@ -73,8 +73,7 @@ def list_files(
             if exc.status == 404:
                 return []
             raise
-    prefix = remote_of(path).rstrip("/")
-    for entry in entries:  # rc paths are relative to the fs root: make them relative to ``path``
+    for entry in entries:  # make them relative to ``path``
         if prefix and entry["Path"].startswith(prefix + "/"):
             entry["Path"] = entry["Path"][len(prefix) + 1 :]
     return entries

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
@@ -120,7 +120,7 @@ class StorageForItem:
     storage: Storage
     name_taken: bool
     config: dict[str, Any] | None = None
-    secrets_token: str | None = None
+    secrets_token: str | None = field(default=None, repr=False)  # still encrypted
 
     def remote(self) -> dict[str, Any]:
         """``storage_remote`` of the storage: its secrets are decrypted here, when needed."""
