@@ -36,11 +36,19 @@ from benchmarks.lifecycle import django_migrated
 PARTS = (
     ("whole request (test client)", (("django/test/client.py", "request"),)),
     ("authentication (token)", (("accounts/authentication.py", "authenticate"),)),
-    ("storage lookup and capacity", (("catalogue/services/ingest.py", "_resolve_storage"),)),
+    (
+        "storage lookup and capacity",
+        (("catalogue/services/ingest.py", "_resolve_for_item"), ("catalogue/services/ingest.py", "_resolve_storage")),
+    ),
+    ("  of it, the one statement", (("catalogue/services/storages", "storage_find_for_item"),)),
     ("name check (duplicates)", (("catalogue/services/ingest.py", "_check_duplicates"),)),
     (
         "storage's rclone config (decrypt)",
-        (("catalogue/services/ingest.py", "_storage_remote"), ("catalogue/services/storages", "storage_remote")),
+        (
+            ("catalogue/services/storages/remotes.py", "remote"),
+            ("catalogue/services/ingest.py", "_storage_remote"),
+            ("catalogue/services/storages", "storage_remote"),
+        ),
     ),
     ("rclone stat (rc round trip)", (("core/rclone/operations.py", "stat"),)),
     ("rclone listing (bulk)", (("core/rclone/operations.py", "list_files"),)),
