@@ -198,20 +198,32 @@ def _db_value_makers(fields: Iterable[models.Field]) -> list[Callable[[Any], Any
     """For each field, how a Python value becomes the value the database driver takes, as the
     field's ``get_db_prep_save`` would make it, without its per-value cost for the common column
     types (text, numbers, uuids, times, JSON): None where the driver takes the value as it is; any
-    other type goes through the field itself."""
+    other type goes through the field itself. A time is made once for all the rows that share it
+    (a registration's creation and check times: 10,000 rows' times cost SQLite's adapter 0.3 s)."""
     ops, native_uuid = connection.ops, connection.features.has_native_uuid_field
+    times: dict[Any, Any] = {}
 
     def plain(value: Any) -> Any:
         return str(value) if isinstance(value, str) else value  # a choice's enum member: its text
+
+    def time_value(value: Any) -> Any:
+        if value is None:
+            return None
+        made = times.get(value)
+        if made is None:
+            made = times[value] = ops.adapt_datetimefield_value(value)
+        return made
 
     def maker(field: models.Field) -> Callable[[Any], Any] | None:
         if isinstance(field, models.JSONField):
             encoder = field.encoder
             return lambda value: None if value is None else ops.adapt_json_value(value, encoder)
-        if isinstance(field, models.UUIDField):
+        if isinstance(field, models.UUIDField) or (
+            isinstance(field, models.ForeignKey) and isinstance(field.target_field, models.UUIDField)
+        ):
             return None if native_uuid else (lambda value: None if value is None else value.hex)
         if isinstance(field, models.DateTimeField):
-            return ops.adapt_datetimefield_value
+            return time_value
         if type(field) in (models.CharField, models.TextField, models.BooleanField) or isinstance(
             field, models.IntegerField
         ):
