@@ -29,7 +29,7 @@ from django_q.tasks import async_task, schedule
 
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem, Storage
-from catalogue.services.ingest import FILE_COUNT_KEY
+from catalogue.services.registrations import FILE_COUNT_KEY
 from catalogue.services.storages import storage_remote
 from core import rclone
 from core.crypto import SecretDecryptionError

@@ -34,7 +34,7 @@ from django.utils import timezone
 from catalogue.choices import ItemState
 from catalogue.models import BELOW_TARGET_OPEN, EXPIRY_DUE, DataItem
 from catalogue.phases import at_least, oid_phases_refresh, weight
-from catalogue.services.ingest import uri_problem
+from catalogue.services.registrations import uri_problem
 from core.actor import Auth, Via, acting, unattended
 from core.errors import DataLifecycleError, ValueAlreadyInDB
 from core.events import LIFECYCLE_DECISION, RULE_SATISFIED, emit_many

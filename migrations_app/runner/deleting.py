@@ -33,7 +33,7 @@ from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem
 from catalogue.phases import objects_lock, oid_phases_refresh
 from catalogue.services.data_items import data_item_descendants, data_items_tombstone
-from catalogue.services.ingest import FILE_COUNT_KEY
+from catalogue.services.registrations import FILE_COUNT_KEY
 from catalogue.services.storages import storage_remote
 from core import rclone
 from core.actor import Auth, Via, acting

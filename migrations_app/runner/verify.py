@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from catalogue.models import DataItem
-from catalogue.services.ingest import FILE_COUNT_KEY, RCLONE_HASHES
+from catalogue.services.registrations import FILE_COUNT_KEY, RCLONE_HASHES
 from core import rclone
 from migrations_app.runner import claim
 from migrations_app.runner.claim import Attempt, CopyFailed
@@ -22,7 +22,7 @@ log = logging.getLogger("dlm.copy")
 FOREGROUND_HASH_LIMIT = 64 * 1024 * 1024
 
 # Hashes worth preferring when a large copy is read back, fastest first: recorded at registration
-# beside the item's checksum (see ``catalogue.services.ingest.VERIFY_HASHES``), and used where the
+# beside the item's checksum (see ``catalogue.services.registrations.VERIFY_HASHES``), and used where the
 # destination can compute them; else the item's own checksum.
 FAST_HASHES = ("xxh3",)
 

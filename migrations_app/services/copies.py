@@ -27,7 +27,7 @@ from catalogue import capacity
 from catalogue.choices import ItemState, ItemType
 from catalogue.models import DataItem, Storage
 from catalogue.services.data_items import data_item_insert
-from catalogue.services.ingest import uri_problem
+from catalogue.services.registrations import uri_problem
 from catalogue.services.storages import storage_find, storage_remote
 from core.crypto import SecretDecryptionError
 from core.errors import (

@@ -13,7 +13,8 @@ from django.db import connection
 
 from audit.models import AuditRecord
 from catalogue.models import DataItem
-from catalogue.services.data_items import COPY_FROM, TOGETHER_UP_TO, data_items_insert
+from catalogue.services.data_items import TOGETHER_UP_TO, data_items_insert
+from catalogue.services.item_rows import COPY_FROM
 from core.actor import acting
 from core.errors import ValueAlreadyInDB
 from core.events import ITEM_READY, ITEM_REGISTERED

@@ -23,7 +23,7 @@ from catalogue.choices import ItemState
 from catalogue.models import DataItem, Storage, StorageConfig
 from catalogue.phases import oid_phases_refresh
 from catalogue.services import data_item_set, storage_config_create
-from catalogue.services.ingest import FILE_COUNT_KEY
+from catalogue.services.registrations import FILE_COUNT_KEY
 from core.errors import ObjectNotFound, UnmetPreconditionForOperation, ValueAlreadyInDB
 from migrations_app import runner, selectors, tasks
 from migrations_app.choices import JobOrigin
