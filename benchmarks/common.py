@@ -62,9 +62,14 @@ def ensure_database(server_url: str, name: str, fresh: bool) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+# DLM settings a run takes from its environment (every other DLM_ setting is dropped): whether a
+# local disk's files are described in DLM's process or by rclone (both roads measured alike).
+PASSED_ON = ("DLM_RCLONE_DIRECT",)
+
+
 def django_env(database_url: str, var_dir: str) -> dict[str, str]:
     """The environment of every Django process of the run: production mode on the bench database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLM_") and k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if (not k.startswith("DLM_") or k in PASSED_ON) and k != "DATABASE_URL"}
     env.update(
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="dlm.settings",

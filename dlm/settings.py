@@ -248,6 +248,11 @@ def _oid_expiration() -> datetime:
 DLM_OID_EXPIRATION = _oid_expiration()
 
 DLM_RCLONE_TIMEOUT = env_int("DLM_RCLONE_TIMEOUT", 30, minimum=1)
+# A plain local disk's regular files are described (stat, size, hashes) in the DLM process itself,
+# as rclone would, without a call to its daemon; larger files than this are hashed by rclone
+# (core/rclone/direct.py).
+DLM_RCLONE_DIRECT = env_bool("DLM_RCLONE_DIRECT", True)
+DLM_RCLONE_DIRECT_MAX_BYTES = env_int("DLM_RCLONE_DIRECT_MAX_BYTES", 64 * 1024 * 1024, minimum=0)
 
 SSH_PUBLIC_KEY_PATH = env_path("SSH_PUBLIC_KEY_PATH")
 LOCATION_CONFIG = env_path("LOCATION_CONFIG")

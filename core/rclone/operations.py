@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from core.rclone import direct
 from core.rclone.daemon import DAEMON, call_timeout
 from core.rclone.errors import RcloneError
 from core.rclone.remotes import fs_at, fs_of, remote_of
@@ -29,7 +30,11 @@ def _hash_opts(hashes: tuple[str, ...]) -> dict[str, Any]:
 
 def stat(config: dict[str, Any], path: str, *, hashes: tuple[str, ...] = ("md5",)) -> dict[str, Any] | None:
     """rclone's description of the object at ``path`` (``Size``, ``IsDir``, ``Hashes``, ``ModTime``…),
-    or None when nothing is there. Hashes the backend cannot give are absent from ``Hashes``."""
+    or None when nothing is there. Hashes the backend cannot give are absent from ``Hashes``.
+    A plain local disk's regular file is described in this process (``direct``)."""
+    answer = direct.stat(config, path, hashes)
+    if answer is not direct.UNANSWERED:
+        return answer
     params = {"fs": fs_of(config), "remote": remote_of(path), "opt": _hash_opts(hashes)}
     try:
         return DAEMON.call("operations/stat", params).get("item")
@@ -57,7 +62,15 @@ def list_files(
 
     ``only``: just these files (paths relative to ``path``; those not there are left out), found
     through rclone's files-from filter, so that nothing else under ``path`` is listed or, where
-    the backend reads a file to hash it, read."""
+    the backend reads a file to hash it, read. On a plain local disk, the regular files named are
+    described in this process (``direct``), and only what is left is asked of rclone."""
+    if only is not None and any("\n" in name or "\r" in name for name in only):
+        raise ValueError("a file name to list holds a line break")  # rclone's files-from cannot name it
+    entries: list[dict[str, Any]] = []
+    if only is not None:
+        entries, only = direct.list_named(config, path, only, hashes)
+        if not only:
+            return entries
     params = {
         "fs": fs_of(config),
         "remote": remote_of(path),
@@ -68,15 +81,15 @@ def list_files(
         if names is not None:
             params["_filter"] = {"FilesFromRaw": [names]}
         try:
-            entries = DAEMON.call("operations/list", params, timeout=max(call_timeout(), 300))["list"]
+            listed = DAEMON.call("operations/list", params, timeout=max(call_timeout(), 300))["list"]
         except RcloneError as exc:
             if exc.status == 404:
-                return []
+                return entries
             raise
-    for entry in entries:  # make them relative to ``path``
+    for entry in listed:  # make them relative to ``path``
         if prefix and entry["Path"].startswith(prefix + "/"):
             entry["Path"] = entry["Path"][len(prefix) + 1 :]
-    return entries
+    return entries + listed
 
 
 @contextmanager
@@ -86,8 +99,6 @@ def _files_from(names: list[str] | None) -> Iterator[str | None]:
     if names is None:
         yield None
         return
-    if any("\n" in name or "\r" in name for name in names):
-        raise ValueError("a file name to list holds a line break")
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="dlm-files-", suffix=".txt") as listed:
         listed.write("".join(f"{name}\n" for name in names))
         listed.flush()

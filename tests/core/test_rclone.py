@@ -49,7 +49,8 @@ def test_a_listing_of_only_some_files_lists_just_those_taken_as_named(tmp_path, 
         rclone.list_files(remote, path, only=["two\nlines"])
 
 
-def test_the_daemon_is_started_again_when_it_dies(tmp_path):
+def test_the_daemon_is_started_again_when_it_dies(tmp_path, settings):
+    settings.DLM_RCLONE_DIRECT = False  # a plain disk's file is otherwise described without the daemon
     remote = {"name": "l", "type": "local", "root_path": str(tmp_path)}
     (tmp_path / "f").write_text("x")
     assert rclone.stat(remote, "f") is not None

@@ -67,8 +67,10 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
 
 
 @pytest.fixture
-def tree(tmp_path) -> dict[str, Any]:
-    """A local remote over a directory holding ``a/one.txt`` and ``a/b/two.txt``."""
+def tree(tmp_path, settings) -> dict[str, Any]:
+    """A local remote over a directory holding ``a/one.txt`` and ``a/b/two.txt``, its files
+    described by the daemon (these tests are about reaching it), not in this process."""
+    settings.DLM_RCLONE_DIRECT = False
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "one.txt").write_text("hello")
     (tmp_path / "a" / "b" / "two.txt").write_text("hello, world")
