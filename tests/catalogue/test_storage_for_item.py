@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from catalogue.models import StorageConfig
+from catalogue.models import DataItem, StorageConfig
 from catalogue.services.storages import storage_find, storage_find_for_item, storage_remote
 from core.errors import UnmetPreconditionForOperation
 from tests.factories import make_item, make_storage
@@ -79,3 +79,25 @@ def test_an_unknown_storage_is_none_and_a_storage_without_config_is_refused_as_b
     found = storage_find_for_item(storage_name="bare", item_name="x", with_remote=True)
     with pytest.raises(UnmetPreconditionForOperation, match="No valid configuration for storage found: bare"):
         found.remote()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_name_check_reads_the_names_index_before_the_table_is_analysed():
+    """Before PostgreSQL has first analysed a new table (a new catalogue registering), the name
+    check must still go by the name, not read every item of the storage."""
+    storage = make_storage(storage_name="busy")
+    DataItem.objects.bulk_create(
+        [DataItem(item_name=f"n{n}", uri=f"n{n}", storage=storage) for n in range(2000)], batch_size=1000
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'data_item'::regclass")  # rolled back after
+        cursor.execute("UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = 'data_item'::regclass")
+        with CaptureQueriesContext(connection) as statements:
+            storage_find_for_item(storage_name="busy", item_name="n7", with_remote=False)
+        (statement,) = statements.captured_queries
+        cursor.execute("EXPLAIN " + statement["sql"])
+        plan = "\n".join(row for (row,) in cursor.fetchall())
+    scans = [line for line in plan.splitlines() if "on data_item" in line]
+    assert scans and all(
+        "data_item_name_pattern" in line or "data_item_unique_name_per_storage" in line for line in scans
+    ), plan

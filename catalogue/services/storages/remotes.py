@@ -174,7 +174,13 @@ def _for_item_sql(by_name: bool, with_remote: bool) -> str:
     fields = {field.attname: field.column for field in Storage._meta.concrete_fields}
     columns = ", ".join(f"s.{quote(fields[attr])}" for attr in STORAGE_ATTRS)
     storages, items, configs = (quote(model._meta.db_table) for model in (Storage, DataItem, StorageConfig))
-    taken = f"EXISTS (SELECT 1 FROM {items} d WHERE d.storage_id = s.storage_id AND d.item_name = %s)"
+    # The name's own index, whatever PostgreSQL's statistics of the table say: before it had first
+    # analysed a new table, it took the (storage_id, uri) index here and read every row of the
+    # storage (0.6 ms a registration at 2,000 items, growing with them). Storage ids compared as
+    # text leave it only the indexes that lead with the name.
+    text = connection.vendor == "postgresql"
+    same_storage = "d.storage_id::text = s.storage_id::text" if text else "d.storage_id = s.storage_id"
+    taken = f"EXISTS (SELECT 1 FROM {items} d WHERE d.item_name = %s AND {same_storage})"
     sql = f"SELECT {columns}, {taken}, "
     if with_remote:
         first = (
