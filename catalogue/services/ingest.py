@@ -43,12 +43,14 @@ from core.errors import (
 
 def _names_registered(storage: Storage, names: set[str]) -> set[str]:
     """Which of ``names`` are registered on ``storage``. PostgreSQL takes the names as one array
-    parameter: 10,000 placeholders cost its driver and planner more than the lookup (0.2 s)."""
+    parameter: 10,000 placeholders cost its driver and planner more than the lookup (0.2 s). The
+    storage id compared as text leaves it only the indexes that lead with the name: before it had
+    first analysed a new table, it read every item of the storage instead."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT item_name FROM data_item WHERE storage_id = %s AND item_name = ANY(%s)",
-                [storage.pk, list(names)],
+                "SELECT item_name FROM data_item WHERE item_name = ANY(%s) AND storage_id::text = %s",
+                [list(names), str(storage.pk)],
             )
             return {name for (name,) in cursor.fetchall()}
     found = DataItem.objects.filter(storage=storage, item_name__in=names).order_by()  # a set: no order to pay for
