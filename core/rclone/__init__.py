@@ -17,8 +17,9 @@ otherwise the error says "rclone could not be reached" and why, and the log has 
 
 ``errors`` holds the errors and the masking of secrets, ``rcd`` one daemon process and its
 socket, ``daemon`` this process's daemon and its calls, ``remotes`` the remote definitions as
-calls carry them, ``operations`` what is asked and waited for, ``copies`` copies, purges and
-the background jobs that run them. Callers use what this package exposes.
+calls carry them, ``operations`` what is asked and waited for, ``direct`` a plain local disk's
+files described in this process as rclone would (``operations`` asks it first), ``copies``
+copies, purges and the background jobs that run them. Callers use what this package exposes.
 """
 
 from core.rclone.copies import (
