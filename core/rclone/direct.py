@@ -9,11 +9,12 @@ and its JSON: about 1 ms of the machine's CPU a file, most of a checked registra
 beyond an unchecked one's (benchmarks/README.md).
 
 Only what is certainly the same is answered here; everything else goes to rclone as before:
-a remote of another type or with any option, a relative root, a path that rclone's encoding for
-local names would change (``．``, ``／``, ``‛``) or that names ``.`` or ``..``, a symlink, a
-special file, an error other than "nothing there", a hash not known here, and a file larger than
-``DLM_RCLONE_DIRECT_MAX_BYTES`` when hashes are asked for (its hashing then has rclone's
-timeout). ``DLM_RCLONE_DIRECT=false`` sends everything to rclone.
+a remote of another type or with any option, a relative root, a root or a path that rclone's
+encoding for local names would change (``．``, ``／``, ``‛``) or that names ``.`` or ``..``, a
+symlink, a special file, an error other than "nothing there", a hash not known here, a file
+replaced while it is read, and a file larger than ``DLM_RCLONE_DIRECT_MAX_BYTES`` when hashes are
+asked for (its hashing then has rclone's timeout). ``DLM_RCLONE_DIRECT=false`` sends everything
+to rclone.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def local_root(config: dict[str, Any]) -> str | None:
     if any(value is not None for value in (config.get("parameters") or {}).values()):
         return None
     root = config.get("root_path") or "/"
-    return root if isinstance(root, str) and root.startswith("/") else None
+    if not isinstance(root, str) or not root.startswith("/") or not _plain(root):
+        return None  # rclone cleans ``..`` out of a root by its text; the kernel would follow a symlink before it
+    return root
 
 
 def _plain(path: str) -> bool:

@@ -87,6 +87,7 @@ def test_the_daemon_is_not_called_for_a_plain_disk(tree, no_daemon):
     [
         ("option", "abc"),  # any option may change what rclone sees (copy_links, links…)
         ("relative root", "abc"),
+        ("root with ..", "abc"),
         ("off", "abc"),
         (None, "a\uff0eb"),  # names rclone's encoding of local names changes
         (None, "a\uff0fb"),
@@ -108,6 +109,8 @@ def test_what_is_not_certainly_the_same_is_left_to_rclone(tree, settings, change
         remote["parameters"] = {"copy_links": True}
     elif change == "relative root":
         remote["root_path"] = os.path.relpath(tree)
+    elif change == "root with ..":
+        remote["root_path"] = f"{tree}/dir/.."
     elif change == "off":
         settings.DLM_RCLONE_DIRECT = False
 
