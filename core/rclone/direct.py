@@ -33,8 +33,14 @@ from django.conf import settings
 
 from core.rclone.remotes import remote_of
 
+
+class _Unanswered:
+    def __repr__(self) -> str:
+        return "UNANSWERED"
+
+
 # What is not answered here: the caller asks rclone.
-UNANSWERED: Any = type("Unanswered", (), {"__repr__": lambda self: "UNANSWERED"})()
+UNANSWERED: Any = _Unanswered()
 
 _READ = 1 << 20
 # Characters that rclone's encoding of local names (``Slash,Dot`` on Linux) maps to others or quotes.
@@ -71,10 +77,13 @@ HASHERS: dict[str, Callable[[], _Hasher]] = {
 }
 
 
-def local_root(config: dict[str, Any]) -> str | None:
+def local_root(config: dict[str, Any], hashes: tuple[str, ...]) -> str | None:
     """The absolute root directory of ``config`` where this process may describe its files
-    itself (a ``local`` remote without options, direct answers on), else None."""
+    itself, with ``hashes`` (a ``local`` remote without options, direct answers on, every hash
+    known here), else None."""
     if not settings.DLM_RCLONE_DIRECT or str(config.get("type", "")).lower() != "local":
+        return None
+    if any(name not in HASHERS for name in hashes):
         return None
     if any(value is not None for value in (config.get("parameters") or {}).values()):
         return None
@@ -98,7 +107,7 @@ def _plain(path: str) -> bool:
 def stat(config: dict[str, Any], path: str, hashes: tuple[str, ...]) -> dict[str, Any] | None:
     """rclone's ``operations/stat`` answer for ``path`` (relative to the remote's root): the entry,
     None when nothing is there, or ``UNANSWERED``."""
-    root = local_root(config)
+    root = local_root(config, hashes)
     remote = remote_of(path)
     if root is None or not remote or not _plain(remote):
         return UNANSWERED
@@ -110,7 +119,7 @@ def list_named(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """rclone's listing entries of the files ``names`` under ``path`` (``Path`` relative to
     ``path``; those not there left out) that are answered here, and the names left for rclone."""
-    root = local_root(config)
+    root = local_root(config, hashes)
     base = remote_of(path)
     if root is None or not _plain(base):
         return [], list(names)
@@ -133,8 +142,6 @@ def list_named(
 def _describe(full: str, remote: str, hashes: tuple[str, ...]) -> dict[str, Any] | None:
     """The entry for the file or directory at ``full`` (``remote``: its rclone path), None when
     nothing is there, or ``UNANSWERED``."""
-    if any(name not in HASHERS for name in hashes):
-        return UNANSWERED
     try:
         info = os.lstat(full)
     except FileNotFoundError:
