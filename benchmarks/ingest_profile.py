@@ -67,6 +67,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=10, help="rows of each profile table (10)")
     parser.add_argument("--sql", action="store_true", help="print the SQL statements of one registration")
     parser.add_argument("--bulk", type=int, default=0, help="profile one bulk registration of N items instead")
+    parser.add_argument("--unchecked", action="store_true", help="the bulk registration without the access check")
     parser.add_argument("--no-profile", action="store_true", help="time without cProfile")
     parser.add_argument("--dump", type=Path, help="also write the profile to this file (for pstats or snakeviz)")
     parser.add_argument("--var", type=Path, default=Path("/tmp/dlm-bench-ingest-profile"), help="DLM_VAR_DIR")
@@ -105,9 +106,9 @@ def register(client, token: str, storage: str, n: int) -> None:
         raise SystemExit(f"registration {n}: {response.status_code} {response.content[:300]!r}")
 
 
-def register_bulk(client, token: str, storage: str, first: int, count: int) -> None:
+def register_bulk(client, token: str, storage: str, first: int, count: int, *, checked: bool = True) -> None:
     items = [{"item_name": f"p/f{n}.bin", "uri": f"f{n}.bin"} for n in range(first, first + count)]
-    query = {"storage_name": storage, "do_storage_access_check": "true"}
+    query = {"storage_name": storage, "do_storage_access_check": "true" if checked else "false"}
     response = client.post(
         "/ingest/register_data_items?" + urlencode(query), data=json.dumps(items), content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1",
@@ -160,7 +161,7 @@ def main() -> int:
     if not args.no_profile:
         profile.enable()
     if args.bulk:
-        register_bulk(client, token, storage, first, args.bulk)
+        register_bulk(client, token, storage, first, args.bulk, checked=not args.unchecked)
     else:
         for n in range(first, first + args.requests):
             register(client, token, storage, n)

@@ -8,6 +8,7 @@ state it already has tells nothing.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from catalogue.choices import ItemState
@@ -50,11 +51,12 @@ def items_registered(items: list[Any]) -> None:
     READY (a pipeline waiting for READY hears of it either way). Each copy's subjects and payload
     are written as JSON once, for both its events, uuids and times as text beforehand (the
     encoder's fallback for them cost more than the rest of the JSON: 10,000 registered items
-    made 80,000 calls of it)."""
+    made 80,000 calls of it; each distinct one is written once)."""
     events = []
-    times: dict[Any, Any] = {}
+    memo: dict[Any, Any] = {}
+    columns = attrgetter(*PAYLOAD_COLUMNS)
     for item in items:
-        row = {column: json_plain(getattr(item, column), times) for column in PAYLOAD_COLUMNS}
+        row = {column: json_plain(value, memo) for column, value in zip(PAYLOAD_COLUMNS, columns(item), strict=True)}
         subjects = json_text(_subjects(row))
         payload = json_text(row)
         events.append((ITEM_REGISTERED, subjects, payload))

@@ -117,17 +117,17 @@ def json_text(value: dict[str, Any]) -> str:
     return _ENCODER.encode(value)
 
 
-def json_plain(value: Any, times: dict[datetime, str]) -> Any:
+def json_plain(value: Any, memo: dict[Any, str]) -> Any:
     """A value as ``json_text`` would write it, made beforehand where the encoder would call back
-    for it (a uuid, a time: remembered in ``times``, which the rows of one insert share), so that
-    many payloads are written without a callback per value."""
+    for it (a uuid, a time: remembered in ``memo``, which the rows of one insert share: their
+    storage, their times, a new object's uid as its oid), so that many payloads are written
+    without a callback per value."""
     kind = type(value)
-    if kind is uuid.UUID:
-        return str(value)
-    if kind is datetime:
-        if value not in times:
-            times[value] = _ENCODER.default(value)
-        return times[value]
+    if kind is uuid.UUID or kind is datetime:
+        text = memo.get(value)
+        if text is None:
+            text = memo[value] = str(value) if kind is uuid.UUID else _ENCODER.default(value)
+        return text
     return value
 
 
