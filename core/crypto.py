@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -16,7 +17,21 @@ class SecretDecryptionError(RuntimeError):
 
 
 def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(key) for key in settings.FIELD_ENCRYPTION_KEYS])
+    return _fernet_of(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+@lru_cache(maxsize=8)
+def _fernet_of(keys: tuple[str | bytes, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in keys])
+
+
+@lru_cache(maxsize=256)
+def _plaintext(keys: tuple[str | bytes, ...], token: str) -> bytes:
+    """The plaintext of ``token`` under ``keys``, kept for the next time: a storage's rclone
+    secrets are decrypted for each registration on it (a twentieth of its time). A token is
+    immutable and the keys are part of the cache's key, so a changed secret or key list is never
+    answered from it; a token that does not decrypt is not kept."""
+    return _fernet_of(keys).decrypt(token.encode())
 
 
 def encrypt_json(value: Any) -> str:
@@ -27,7 +42,7 @@ def encrypt_json(value: Any) -> str:
 def decrypt_json(token: str) -> Any:
     """Decrypt a value made by ``encrypt_json``; a wrong key raises, it never returns ciphertext."""
     try:
-        return json.loads(_fernet().decrypt(token.encode()))
+        return json.loads(_plaintext(tuple(settings.FIELD_ENCRYPTION_KEYS), token))  # a new object each time
     except InvalidToken:
         raise SecretDecryptionError(
             "a stored secret cannot be decrypted with the keys in DLM_FIELD_ENCRYPTION_KEYS"
