@@ -674,6 +674,39 @@ def test_an_empty_body_with_json_content_type_is_no_metadata(operator_api, local
     assert item.metadata == {"uid": str(item.uid), "item_name": "f"}
 
 
+# JSON bodies Python's parser takes but no database stores as JSON: each refused, naming where.
+NOT_JSON_BODIES = [
+    ('{"ra": NaN}', "finite_number", ["body", "ra"]),
+    ('{"flux": [1.5, -Infinity]}', "finite_number", ["body", "flux", 1]),
+    ('{"note": "half \\ud83d of a pair"}', "string_unicode", ["body", "note"]),
+    ('{"\\udfff": 1}', "string_unicode", ["body", "\\udfff"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "kind", "loc"), NOT_JSON_BODIES)
+def test_metadata_that_is_not_json_is_refused_by_where_it_is(operator_api, local, raw, kind, loc):
+    storage, root = local
+    _write(root / "f", b"x")
+    params = {"storage_name": storage.storage_name, "item_name": "f", "uri": "f"}
+
+    detail = _detail(operator_api.post(URL, params, raw_body=raw))
+
+    assert [(entry["type"], entry["loc"]) for entry in detail] == [(kind, loc)]
+    assert not DataItem.objects.exists()
+
+
+def test_metadata_with_a_whole_surrogate_pair_is_kept(operator_api, local):
+    storage, root = local
+    _write(root / "f", b"x")
+    params = {"storage_name": storage.storage_name, "item_name": "f", "uri": "f"}
+
+    item = _new_item(
+        operator_api.post(URL, params, raw_body='{"note": "\\ud83d\\ude00", "big": 123456789012345678901234567890}')
+    )
+
+    assert (item.metadata["note"], item.metadata["big"]) == ("\U0001f600", 123456789012345678901234567890)
+
+
 # --- roles ------------------------------------------------------------------------------------
 
 

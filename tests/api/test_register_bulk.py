@@ -215,6 +215,26 @@ def test_the_body_must_be_a_list_of_objects(operator_api, local, body, kind):
     assert _detail(_post(operator_api, storage, body))[0]["type"] == kind
 
 
+@pytest.mark.parametrize(
+    ("raw", "loc"),
+    [
+        (
+            '[{"item_name": "a", "uri": "a"}, {"item_name": "b", "uri": "b", "metadata": {"x": NaN}}]',
+            [1, "metadata", "x"],
+        ),
+        ('[{"item_name": "a\\udc00", "uri": "a"}]', [0, "item_name"]),
+    ],
+)
+def test_an_item_that_is_not_json_is_named_and_nothing_is_written(operator_api, local, raw, loc):
+    storage, _ = local
+    params = {"storage_name": storage.storage_name, "do_storage_access_check": "false"}
+
+    detail = _detail(operator_api.post(URL, params, raw_body=raw))
+
+    assert [entry["loc"] for entry in detail] == [["body", *loc]]
+    assert not DataItem.objects.exists()
+
+
 def test_a_storage_is_required_and_roles_apply(operator_api, viewer_api, local):
     storage, _ = local
     response = operator_api.post(URL, {}, [{"item_name": "a", "uri": "a"}])
