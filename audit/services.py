@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +16,7 @@ from audit.choices import Action, ObjectType
 from audit.models import AuditRecord
 from audit.values import jsonable
 from core.actor import Actor, current_actor
+from core.jsontext import dumps
 from core.pgcopy import copy_rows, pg_type
 from core.secrets import mask_options
 
@@ -114,7 +114,7 @@ def _insert(rows: list[dict[str, Any]], using: str) -> None:
             return
         for start in range(0, len(rows), BATCH_SIZE):
             batch = [{**row, "at": row["at"].isoformat()} for row in rows[start : start + BATCH_SIZE]]
-            cursor.execute(sql, [json.dumps(batch)])
+            cursor.execute(sql, [dumps(batch)])
 
 
 _ROW_VALUES = itemgetter(*COLUMNS)
@@ -126,7 +126,7 @@ def _values(rows: list[dict[str, Any]], times: dict[datetime, Any] | None = None
     ``times`` has it, when given)."""
     for row in rows:
         values = list(_ROW_VALUES(row))
-        values[_CHANGES] = json.dumps(values[_CHANGES])
+        values[_CHANGES] = dumps(values[_CHANGES])
         if times is not None:
             values[_AT] = times[values[_AT]]
         yield values

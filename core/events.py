@@ -22,6 +22,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from core.jsontext import dumps
 from core.pgcopy import copy_rows, pg_type
 
 # The event types (AMQP routing keys). Payloads: docs/events.md.
@@ -79,7 +80,7 @@ def emit_many(events: list[tuple[str, dict[str, Any] | str, dict[str, Any] | str
             key = id(value)  # the objects live until this call returns: their ids are theirs
         if key not in converted:
             if copy_in:
-                converted[key] = json.dumps(value, cls=DjangoJSONEncoder)
+                converted[key] = dumps(value, _ENCODER.default)
             else:
                 converted[key] = connection.ops.adapt_json_value(value, DjangoJSONEncoder)
         return converted[key]
@@ -114,7 +115,7 @@ _ENCODER = DjangoJSONEncoder()
 def json_text(value: dict[str, Any]) -> str:
     """``value`` as the JSON text an event's subjects or payload is stored as (``emit_many`` takes
     it as it is): uuids and times as text, as ``DjangoJSONEncoder`` writes them."""
-    return _ENCODER.encode(value)
+    return dumps(value, _ENCODER.default)
 
 
 def json_plain(value: Any, memo: dict[Any, str]) -> Any:

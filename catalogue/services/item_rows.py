@@ -4,7 +4,6 @@ or, for many rows on PostgreSQL, one binary COPY. ``data_items`` decides what is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 from typing import Any
@@ -14,6 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, models
 from audit.recording import created_recorded
 from catalogue.models import DataItem
 from core.actor import current_actor
+from core.jsontext import dumps
 from core.pgcopy import copy_rows, pg_type
 
 # From this many rows on, PostgreSQL takes them by COPY: for the 10,000 items of a large
@@ -42,7 +42,7 @@ def _copy_in(items: list[DataItem]) -> None:
             row = list(values(item))
             for index in json_at:
                 if row[index] is not None:
-                    row[index] = json.dumps(row[index])
+                    row[index] = dumps(row[index])  # jsonb: the text's spacing is not kept
             yield row
 
     with connection.cursor() as cursor:
@@ -76,7 +76,7 @@ def _db_value_makers(fields: Iterable[models.Field]) -> list[Callable[[Any], Any
         return made
 
     def maker(field: models.Field) -> Callable[[Any], Any] | None:
-        if isinstance(field, models.JSONField):
+        if isinstance(field, models.JSONField):  # as the ORM writes it: SQLite's equality filters compare the text
             encoder = field.encoder
             return lambda value: None if value is None else ops.adapt_json_value(value, encoder)
         if isinstance(field, models.UUIDField) or (
