@@ -3,6 +3,7 @@
 check, in this process, through the whole Django stack (the test client), under cProfile.
 
     python -m benchmarks.ingest_profile [--requests N] [--top 10]          # SQLite: a new file
+    python -m benchmarks.ingest_profile --bulk 10000 [--unchecked]        # one bulk registration
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/perf_bench python -m benchmarks.ingest_profile
 
 1. Makes the database afresh (PostgreSQL: the database ``DATABASE_URL`` names, dropped and made
