@@ -20,7 +20,7 @@ FILES = {
     "dir/ünïcödé-名前.fits": "ünïcödé".encode() * 100,
     "dir/deep/big.bin": os.urandom(3 * 1024 * 1024 + 17),  # several reads
 }
-# Modification times whose text has trailing zeros to drop, or no fraction at all.
+# Modification times whose fraction ends in zeros or is zero: rclone writes its nine digits all the same.
 MTIMES_NS = {
     "abc": 1_700_000_000_120_000_000,
     "empty": 1_700_000_001_000_000_000,
