@@ -15,6 +15,25 @@ from django.test import Client
 from accounts.roles import Role
 from accounts.tokens import account_ensure, api_token_create
 
+# Fixtures through which a test reaches the test database of its run.
+_DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """An ``own_database`` test runs DLM on a SQLite file of its own, so CI runs it in one of its
+    two database passes only: it must not touch the run's test database, or that pass would lose it."""
+    for item in items:
+        if item.get_closest_marker("own_database") and (
+            item.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(item.fixturenames)
+        ):
+            raise pytest.UsageError(f"{item.nodeid} is marked own_database but uses the test database")
+
 
 class Api:
     """Calls the API as a client would: scalars in the query string, a raw JSON body."""

@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.dlm.test_settings import ROOT, _env
 
 SHOW = """
@@ -21,6 +23,7 @@ print(json.dumps({name: getattr(settings, name) for name in names}))
 """
 
 
+@pytest.mark.own_database
 def test_integrity_settings_default_to_the_documented_values(tmp_path):
     env = _env(tmp_path)  # no DLM_* variable but DLM_VAR_DIR, and no DATABASE_URL
     result = subprocess.run([sys.executable, "-c", SHOW], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.migrations_app.test_worker import ROOT, _env, _row, _wait_for
 
 SETUP = r"""
@@ -40,6 +42,7 @@ print(json.dumps({"queued": queued.pk, "dead": dead.pk, "tree": tree.uid.hex, "i
 """
 
 
+@pytest.mark.own_database
 def test_a_worker_deletes_a_queued_container_and_recovers_an_orphaned_deletion(tmp_path):
     env = _env(tmp_path)
     disk = tmp_path / "disk"

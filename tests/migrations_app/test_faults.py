@@ -31,7 +31,7 @@ from tests.storage_servers import _free_port, _serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_database]
 
 SETUP = r"""
 import json, sys

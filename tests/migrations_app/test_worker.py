@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SETUP = r"""
@@ -79,6 +81,7 @@ def _wait_for(check, timeout: float):
     raise AssertionError("condition not reached in time")
 
 
+@pytest.mark.own_database
 def test_a_worker_copies_a_queued_job_and_recovers_an_orphaned_one(tmp_path):
     env = _env(tmp_path)
     data = os.urandom(3_000_000)
