@@ -22,9 +22,9 @@ from catalogue.choices import ItemState, PhaseType
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem, Location, LocationFacility, Storage, StorageConfig
 from core import fastsql
-from core.contract import json_problem
 from core.crypto import SecretDecryptionError, decrypt_json
 from core.errors import FieldError, InvalidQueryParameters
+from core.jsoncheck import json_problem
 from core.secrets import mask_options, mask_secrets
 
 log = logging.getLogger("catalogue.selectors")
@@ -121,7 +121,7 @@ def json_object(name: str, raw: str) -> dict[str, Any]:
         raise FieldError(name, "json_invalid", f"Invalid JSON: {exc}", raw) from None
     if not isinstance(value, dict):
         raise FieldError(name, "dict_type", f"{name} must be a JSON object", raw)
-    problem = json_problem(value)  # the checks a JSON body gets: NUL characters, nesting depth
+    problem = json_problem(value)  # the checks a JSON body gets (core.jsoncheck)
     if problem is not None:
         kind, at, msg = problem
         raise FieldError(name, kind, msg, None, at=tuple(at))

@@ -8,7 +8,7 @@ string with an unpaired surrogate, a key that is not a string) is written by the
 library, as before. Times are never written by orjson (its format is not Django's): they go to
 ``default``, as the standard encoder would send them. Values must hold no NaN or infinite number
 (orjson would write null where the standard encoder writes text no database takes): requests
-carrying them are refused (``core.contract.json_problem``) and the audit trail writes them as
+carrying them are refused (``core.jsoncheck.json_problem``) and the audit trail writes them as
 text (``audit.values.jsonable``).
 """
 
