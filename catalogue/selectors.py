@@ -177,8 +177,11 @@ def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid:
         # By the name index first (a name is on a storage at most once: a handful of rows), then
         # READY among them: written as one statement, SQLite (without statistics) would walk every
         # READY copy by a state index instead, 0.25 s at 1,000,000 copies (benchmarks/README.md).
-        named = DataItem.objects.filter(item_name=item_name).order_by().values_list("uid", "item_state")
-        return DataItem.objects.filter(uid__in=[uid for uid, state in named if state == ItemState.READY])
+        named = DataItem.objects.filter(item_name=item_name).order_by()
+        found = fastsql.fetch(named, ["uid", "item_state"])  # cached SQL, as the lookup that follows
+        if found is None:
+            found = named.values_list("uid", "item_state")
+        return DataItem.objects.filter(uid__in=[uid for uid, state in found if state == ItemState.READY])
     copies = DataItem.objects.filter(oid=oid) if oid else DataItem.objects.filter(uid=uid)
     return copies.filter(item_state=ItemState.READY)
 

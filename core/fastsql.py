@@ -2,11 +2,12 @@
 compiling its SQL again.
 
 Compiling a queryset costs Django several times what running it does for the API's lookups, which
-all have one simple shape: one table, ``AND`` of comparisons between a column and a value, the
-model's ordering, a slice. ``fetch`` writes the statement once per shape (which columns, which
-comparisons, which ordering), keeps it, and runs it with this call's values, prepared for the
-database exactly as Django's own lookups prepare them, then converts each column with Django's
-converters for it. Anything else returns None, and the caller takes the ORM.
+all have one simple shape: one table, ``AND`` of comparisons between a column and a value (or a
+short list of values, ``__in``), the model's ordering, a slice. ``fetch`` writes the statement once
+per shape (which columns, which comparisons, how many values, which ordering), keeps it, and runs
+it with this call's values, prepared for the database exactly as Django's own lookups prepare them,
+then converts each column with Django's converters for it. Anything else returns None, and the
+caller takes the ORM.
 
 This reads Django's query internals (``WhereNode``, ``Col``, lookup classes), which Django does not
 promise to keep; ``tests/core/test_fastsql.py`` pins every supported shape to the ORM's answer, and
@@ -20,13 +21,22 @@ from typing import Any
 
 from django.db import connections, models
 from django.db.models.expressions import Col
-from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, IsNull, LessThan, LessThanOrEqual
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+)
 from django.db.models.sql.where import AND, WhereNode
 
 _OPERATORS = {Exact: "=", LessThan: "<", LessThanOrEqual: "<=", GreaterThan: ">", GreaterThanOrEqual: ">="}
 _CACHE: dict[tuple, tuple[str, list]] = {}
 _CONVERTERS: dict[tuple, list] = {}
 _CACHE_MAX = 512
+_IN_MAX = 64  # a longer ``__in`` list takes the ORM (a statement per length would crowd the cache)
 
 
 # Why this road is kept, measured 2026-12 on a busy shared 2-core VM (Django 5.2; benchmarks/rows.py
@@ -154,12 +164,32 @@ def _conditions(where: WhereNode, model: type[models.Model], connection) -> tupl
         operator = next((op for cls, op in _OPERATORS.items() if isinstance(child, cls)), None)
         if isinstance(child, IsNull) and isinstance(child.rhs, bool):  # also RelatedIsNull
             shape.append((column, "IS NULL" if child.rhs else "IS NOT NULL"))
+        elif type(child) is In:  # not RelatedIn (model instances), which the ORM prepares its own way
+            values = _in_values(child.rhs)
+            if values is None:
+                return None
+            shape.append((column, "IN", len(values)))
+            params.extend(lhs.output_field.get_db_prep_value(value, connection, prepared=True) for value in values)
         elif operator and child.rhs is not None and not hasattr(child.rhs, "resolve_expression"):
             shape.append((column, operator))  # Exact also covers RelatedExact (a foreign key's value)
             params.append(lhs.output_field.get_db_prep_value(child.rhs, connection, prepared=True))
         else:
             return None
     return shape, params
+
+
+def _in_values(rhs: Any) -> list[Any] | None:
+    """The values an ``__in`` compares with, as the ORM sends them (each once, in order, without
+    None, which equals nothing); None when the ORM must decide: a subquery or expressions, or no
+    value left (the ORM answers no rows without asking the database), or more than ``_IN_MAX``."""
+    if not isinstance(rhs, (list, tuple, set, frozenset)) or any(hasattr(v, "resolve_expression") for v in rhs):
+        return None
+    try:
+        values = list(dict.fromkeys(rhs))
+    except TypeError:  # unhashable values: the ORM's error
+        return None
+    values = [value for value in values if value is not None]
+    return values if 0 < len(values) <= _IN_MAX else None
 
 
 @functools.cache  # per model, once: every lookup asks
@@ -171,14 +201,18 @@ def _own_column(field: models.Field | None, name: str) -> bool:
     return field is not None and (not field.is_relation or name.lstrip("-") == field.attname)
 
 
+def _condition(column: str, op: str, count: int = 0) -> str:
+    if op == "IN":
+        return f"{column} IN ({', '.join(['%s'] * count)})"
+    return f"{column} {op}" if op.startswith("IS") else f"{column} {op} %s"
+
+
 def _build(model, connection, attrs: list[str], shape: list[tuple], ordering: list[str], limited: bool):
     quote = connection.ops.quote_name
     fields = _fields(model)
     table = model._meta.db_table
     select = ", ".join(quote(fields[attr].column) for attr in attrs)
-    where = " AND ".join(
-        f"{quote(column)} {op}" if op.startswith("IS") else f"{quote(column)} {op} %s" for column, op in shape
-    )
+    where = " AND ".join(_condition(quote(column), op, *count) for column, op, *count in shape)
     order = ", ".join(
         f"{quote(fields[name.lstrip('-')].column)}{' DESC' if name.startswith('-') else ''}" for name in ordering
     )

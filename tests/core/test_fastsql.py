@@ -3,6 +3,7 @@ None (the ORM's road) for every other; ``core.rows.rows`` gives the same rows ei
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, timedelta
 from decimal import Decimal
 
@@ -63,6 +64,11 @@ SUPPORTED = {
     "created since": lambda s, i, now: DataItem.objects.filter(uid_creation__gt=now - DAY, uid_phase="GAS"),
     "size range": lambda s, i, now: DataItem.objects.filter(item_size__gte=2**40 + 3, item_size__lte=2**40 + 8),
     "boolean": lambda s, i, now: DataItem.objects.filter(deleted=False),
+    "uids in a list": lambda s, i, now: DataItem.objects.filter(uid__in=[i[1].uid, i[6].uid, None, i[1].uid]),
+    "uids in a list, as text": lambda s, i, now: DataItem.objects.filter(uid__in=[str(i[2].uid), str(i[3].uid)]),
+    "states in a set, and a size": lambda s, i, now: DataItem.objects.filter(
+        item_state__in={"READY", "DELETED"}, item_size__gte=2**40 + 5
+    ),
     "a page": lambda s, i, now: DataItem.objects.all()[3:7],
     "first page": lambda s, i, now: DataItem.objects.filter(item_state="READY")[:2],
     "the API's page": lambda s, i, now: DataItem.objects.filter(item_name=i[2].item_name)[0:1000],
@@ -102,6 +108,8 @@ def test_one_shape_answers_each_call_with_its_own_values(catalogue):
         _same(DataItem.objects.filter(uid=item.uid)[0:1000], DATA_ITEM_FIELDS)
         _same(DataItem.objects.filter(item_name=item.item_name, item_state=item.item_state)[:1], ["uid"])
     _same(DataItem.objects.filter(uid=items[0].uid, storage_id=storages[1].storage_id), ["uid"])  # no row
+    for count in (1, 2, 3, 2, 1):  # a statement per count of values, each with this call's values
+        _same(DataItem.objects.filter(uid__in=[item.uid for item in items[count : 2 * count]]), DATA_ITEM_FIELDS)
 
 
 def test_column_subsets_relations_by_name_and_repeats_give_what_the_orm_gives(catalogue):
@@ -134,7 +142,11 @@ FALLBACK = {
     "case-insensitive": lambda: DataItem.objects.filter(item_name__iexact="ITEM-1"),
     "exclude": lambda: DataItem.objects.exclude(item_state="READY"),
     "or": lambda: DataItem.objects.filter(Q(item_state="DELETED") | Q(item_size=2**40 + 1)),
-    "in": lambda: DataItem.objects.filter(item_state__in=["READY", "DELETED"]),
+    "in, nothing but None": lambda: DataItem.objects.filter(uid__in=[None]),
+    "in, empty": lambda: DataItem.objects.filter(item_state__in=[]),
+    "in, a subquery": lambda: DataItem.objects.filter(uid__in=DataItem.objects.filter(deleted=True).values("uid")),
+    "in, a long list": lambda: DataItem.objects.filter(uid__in=[uuid.uuid4() for _ in range(65)]),
+    "in, on a relation": lambda: DataItem.objects.filter(storage_id__in=[uuid.uuid4()]),
     "column against column": lambda: DataItem.objects.filter(item_size__gt=F("item_level")),
     "transform": lambda: DataItem.objects.filter(uid_creation__year=timezone.now().year),
     "a join": lambda: DataItem.objects.filter(storage__storage_name="x"),
