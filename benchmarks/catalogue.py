@@ -28,8 +28,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from benchmarks.catalogue_fill import (  # noqa: E402
 )
 from benchmarks.catalogue_load import CpuMeter, run_scenario, scenarios, selected  # noqa: E402
 from benchmarks.catalogue_report import medians, print_profile, print_table, profile  # noqa: E402
-from benchmarks.common import Run, add_database_options, bench_run, exit_status, log  # noqa: E402
+from benchmarks.common import Run, add_database_options, bench_run, exit_status, log, sqlite_run  # noqa: E402
 
 RATIO_TARGET = 0.5
 BENCH_USER = "dlm-bench"
@@ -70,23 +69,6 @@ def api_token(conn: psycopg.Connection | sqlite3.Connection, run: Run) -> str:
     conn.execute(f"DELETE FROM knox_authtoken WHERE digest IN ({tokens})", (BENCH_USER,))
     conn.commit()
     return run.token(BENCH_USER, "viewer")
-
-
-@contextmanager
-def sqlite_run(path: Path, fresh: bool, prefix: str) -> Iterator[Run]:
-    """A run on the SQLite file ``path`` (removed first when ``fresh``), migrated; on leaving, every
-    process the run started is stopped and its directory removed (the file is kept)."""
-    path = path.resolve()
-    if fresh:
-        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            leftover.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    run = Run(f"sqlite:///{path}", prefix)
-    try:
-        run.manage("migrate", "--noinput")
-        yield run
-    finally:
-        run.close()
 
 
 def options() -> argparse.Namespace:

@@ -264,6 +264,24 @@ def bench_run(
         run.close()
 
 
+@contextmanager
+def sqlite_run(path: Path, fresh: bool, prefix: str, env: dict[str, str] | None = None) -> Iterator[Run]:
+    """A run on the SQLite file ``path`` (removed first when ``fresh``), migrated; ``env`` adds to
+    its Django processes' environment. On leaving, every process the run started is stopped and
+    its directory removed (the file is kept)."""
+    path = path.resolve()
+    if fresh:
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run = Run(f"sqlite:///{path}", prefix, env)
+    try:
+        run.manage("migrate", "--noinput")
+        yield run
+    finally:
+        run.close()
+
+
 class Api:
     """The JSON API of the server on ``port``, as the bearer of ``token``; an answer other than 200 ends the run."""
 

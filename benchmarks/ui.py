@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Render times of the web UI's main pages at 1,000,000 data items.
 
-    .venv/bin/python benchmarks/ui.py [--items 1000000] [--requests 200]
+    .venv/bin/python benchmarks/ui.py [--items 1000000] [--requests 200] [--sqlite PATH]
 
 Fills PostgreSQL as ``benchmarks/catalogue.py`` does (the same database, ``dlm_bench``, kept
-between runs) plus ``--jobs`` copy jobs, starts gunicorn (2 workers, production settings), logs in
+between runs), or with ``--sqlite`` that SQLite file (shared with ``catalogue.py --sqlite``), plus
+``--jobs`` copy jobs, starts gunicorn (2 workers, production settings), logs in
 through ``/login`` as an admin, and times one request at a time, from sending it to the last byte
 of the page, for: the dashboard (with its cached figures, and renewing them on every request),
 the items list (first page, a page 90 % of the way into the catalogue, filtered searches), an
@@ -17,9 +18,12 @@ import argparse
 import os
 import random
 import re
+import sqlite3
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 # Run as ``python benchmarks/ui.py``, this directory comes first on sys.path, where this file would
 # shadow the ``ui`` app and copy.py the standard library's ``copy``: put the project there instead.
@@ -29,8 +33,16 @@ if os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
-from benchmarks.catalogue_fill import describe, fill, sample_keys  # noqa: E402
-from benchmarks.common import Run, add_database_options, bench_run, exit_status, log, percentile  # noqa: E402
+from benchmarks import catalogue_fill as filling  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Run,
+    add_database_options,
+    bench_run,
+    exit_status,
+    log,
+    percentile,
+    sqlite_run,
+)
 
 P95_TARGET_MS = 300.0
 DASHBOARD_P95_TARGET_MS = 200.0  # the dashboard, as people see it
@@ -63,13 +75,54 @@ def fill_jobs(conn: psycopg.Connection, jobs: int, seed: int) -> None:
     conn.commit()
 
 
-def cursor_at(conn: psycopg.Connection, fraction: float) -> str:
+def fill_jobs_sqlite(db: sqlite3.Connection, jobs: int, seed: int) -> None:
+    """``fill_jobs`` in a SQLite file: copies picked at random by rowid, each to another storage."""
+    have = db.execute("SELECT count(*) FROM migration").fetchone()[0]
+    if have >= jobs:
+        return
+    log(f"adding {jobs - have:,} copy jobs")
+    storages = [row[0] for row in db.execute("SELECT storage_id FROM storage ORDER BY storage_id")]
+    top = db.execute("SELECT max(rowid) FROM data_item").fetchone()[0]
+    picked = random.Random(seed).sample(range(1, top + 1), jobs - have)
+    copies = []
+    for at in range(0, len(picked), 500):
+        part = picked[at : at + 500]
+        copies += db.execute(
+            f"SELECT uid, oid, storage_id, item_size FROM data_item WHERE rowid IN ({', '.join('?' * len(part))})",  # noqa: S608
+            part,
+        ).fetchall()
+    now = time.time()
+    rows = []
+    for n, (uid, oid, storage_id, size) in enumerate(copies):
+        failed = n % 20 == 0
+        rows.append((
+            oid, storage_id, next(s for s in storages if s != storage_id), not failed,
+            filling.SQLITE_FORM.stamp(now - 60 * (n % 43200)), uid, uuid.uuid4().hex,
+            "failed" if failed else "completed", "rclone copy failed: connection refused" if failed else "",
+            size or 0, size,
+        ))  # fmt: skip
+    db.executemany(
+        """
+        INSERT INTO migration (job_id, oid, url, source_storage_id, destination_storage_id, "user", "group",
+            complete, date, command, source_uid, destination_uid, destination_path, state, attempts, last_error,
+            bytes_done, bytes_total, rate, cancel_requested, origin, reason)
+        VALUES (0, ?, '', ?, ?, 'bench', 'SKA', ?, ?, '', ?, ?, '', ?, 1, ?, ?, ?, 0, 0, 'client', '')
+        """,
+        rows,
+    )
+    db.commit()
+
+
+def cursor_at(conn: psycopg.Connection | sqlite3.Connection, fraction: float) -> str:
     """The items list's ``after`` cursor of the row ``fraction`` of the way through its order."""
     total = conn.execute("SELECT count(*) FROM data_item").fetchone()[0]
+    mark = "?" if isinstance(conn, sqlite3.Connection) else "%s"
     created, uid = conn.execute(
-        "SELECT uid_creation, uid FROM data_item ORDER BY uid_creation, uid OFFSET %s LIMIT 1",
+        f"SELECT uid_creation, uid FROM data_item ORDER BY uid_creation, uid LIMIT 1 OFFSET {mark}",  # noqa: S608
         (int(total * fraction),),
     ).fetchone()
+    if isinstance(created, str):  # SQLite: naive UTC text, and the uid as 32 hex digits
+        created, uid = datetime.fromisoformat(created).replace(tzinfo=UTC), uuid.UUID(uid)
     delta = created - EPOCH
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return f"{micros}.{uid.hex}"
@@ -108,6 +161,9 @@ def options() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=20_000, help="copy jobs (20,000)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page (200)")
     add_database_options(parser, db="dlm_bench", db_help="database name (dlm_bench, shared with catalogue.py)")
+    parser.add_argument(
+        "--sqlite", type=Path, metavar="PATH", help="use this SQLite file instead of PostgreSQL (kept between runs)"
+    )
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the database, then fill it")
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
     return parser.parse_args()
@@ -115,18 +171,30 @@ def options() -> argparse.Namespace:
 
 def measure(run: Run, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
     """Fill, then (page, p50, p95, max) in ms for each page."""
-    with psycopg.connect(run.database_url) as conn:
-        fill(conn, args.items, args.storages, args.seed, 0.1, False)
-        conn.commit()
-        fill_jobs(conn, args.jobs, args.seed)
-        conn.execute("ANALYZE data_item")
-        conn.execute("ANALYZE migration")
-        stats = describe(conn)
-        log(f"data_item: {stats['rows']:,} copies of {stats['objects']:,} objects")
-        keys = sample_keys(conn, stats["rows"], 500, args.seed)
-        deep = cursor_at(conn, 0.9)
-        storage = conn.execute("SELECT storage_name FROM storage ORDER BY storage_name LIMIT 1").fetchone()[0]
-        prefix = keys[0][0].split("/")[0][:-1]  # an execution block's name, less its last digit
+    if args.sqlite:
+        path = str(args.sqlite.resolve())
+        log(f"SQLite {sqlite3.sqlite_version}: {path}")
+        filling.fill_sqlite(path, args.items, args.storages, args.seed, 0.1)
+        stats = filling.describe_sqlite(path)
+        keys = filling.sample_keys_sqlite(path, 500, args.seed)
+        with sqlite3.connect(path) as conn:  # no ANALYZE: DLM never runs one on SQLite
+            fill_jobs_sqlite(conn, args.jobs, args.seed)
+            deep = cursor_at(conn, 0.9)
+            storage = conn.execute("SELECT storage_name FROM storage ORDER BY storage_name LIMIT 1").fetchone()[0]
+        conn.close()
+    else:
+        with psycopg.connect(run.database_url) as conn:
+            filling.fill(conn, args.items, args.storages, args.seed, 0.1, False)
+            conn.commit()
+            fill_jobs(conn, args.jobs, args.seed)
+            conn.execute("ANALYZE data_item")
+            conn.execute("ANALYZE migration")
+            stats = filling.describe(conn)
+            keys = filling.sample_keys(conn, stats["rows"], 500, args.seed)
+            deep = cursor_at(conn, 0.9)
+            storage = conn.execute("SELECT storage_name FROM storage ORDER BY storage_name LIMIT 1").fetchone()[0]
+    log(f"data_item: {stats['rows']:,} copies of {stats['objects']:,} objects")
+    prefix = keys[0][0].split("/")[0][:-1]  # an execution block's name, less its last digit
     run.manage(
         "shell",
         "-c",
@@ -174,8 +242,12 @@ def measure(run: Run, args: argparse.Namespace) -> list[tuple[str, float, float,
 def main() -> int:
     args = options()
     env = {"DLM_SECURE_COOKIES": "false"}  # plain http on loopback
-    with bench_run(pg=args.pg, db=args.db, fresh=args.fresh, prefix="dlm-bench-ui-", env=env) as run:
-        results = measure(run, args)
+    if args.sqlite:
+        with sqlite_run(args.sqlite, args.fresh, prefix="dlm-bench-ui-", env=env) as run:
+            results = measure(run, args)
+    else:
+        with bench_run(pg=args.pg, db=args.db, fresh=args.fresh, prefix="dlm-bench-ui-", env=env) as run:
+            results = measure(run, args)
 
     ok = True
     print(f"\n{'page':28} {'p50':>9} {'p95':>9} {'max':>9}  verdict (p95 target)")
