@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -335,6 +337,9 @@ def assorted(disks) -> dict[str, DataItem]:
     [
         ({"q": "obs/"}, ["ready", "corrupted"]),
         ({"q": "cal/t"}, ["other"]),
+        ({"q": "obs"}, ["ready", "corrupted"]),  # a name's case counts, on both databases
+        ({"q": "Obs"}, ["bare"]),
+        ({"q": "OBS/"}, []),
         ({"state": "READY"}, ["ready", "other"]),
         ({"storage": "disk-b"}, ["corrupted", "other"]),
         ({"storage": "no-such-disk"}, []),
@@ -359,6 +364,57 @@ def test_filters_narrow_the_list_and_combine(viewer, assorted, query, expected):
 
     assert response.status_code == 200
     assert _uids_on(response) == [str(assorted[name].uid) for name in expected]
+
+
+@pytest.mark.parametrize("candidates", [item_search.NAME_CANDIDATES, 1], ids=["few share it", "many share it"])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"q": "obs/"}, ["ready", "corrupted"]),
+        ({"q": "obs/", "state": "CORRUPTED", "storage": "disk-b", "owner": "bob"}, ["corrupted"]),
+        ({"q": "obs/", "phase": "GAS", "type": "file"}, ["ready"]),
+        ({"q": "obs/", "state": "READY", "storage": "disk-b"}, []),
+        ({"q": "O"}, ["bare"]),
+    ],
+)
+def test_a_name_prefix_finds_the_same_items_however_many_share_it(
+    viewer, assorted, monkeypatch, candidates, query, expected
+):
+    """On SQLite a prefix few names share is read from the name index first, one more share is
+    compared along the catalogue's order: both find the same items (PostgreSQL has one road)."""
+    monkeypatch.setattr(item_search, "NAME_CANDIDATES", candidates)
+
+    assert _uids_on(viewer.get("/items", query)) == [str(assorted[name].uid) for name in expected]
+
+
+def test_a_rare_name_prefix_with_a_common_state_is_read_by_keys_not_by_the_state(viewer, disks):
+    """SQLite, without statistics, would answer ``item_state = 'READY'`` from its index (every
+    READY copy of the catalogue, 0.4 s at 1,000,000) rather than the few keys of the name."""
+    wanted = [make_item(disks[n % 2], item_name=f"run-7/part-{n}", item_state="READY") for n in range(3)]
+    for n in range(30):
+        make_item(disks[n % 2], item_name=f"run-{n + 10}/part", item_state="READY")
+
+    with CaptureQueriesContext(connection) as captured:
+        response = viewer.get("/items", {"q": "run-7/", "state": "READY", "storage": "disk-a"})
+
+    assert _uids_on(response) == [str(item.uid) for item in wanted if item.storage_id == disks[0].storage_id]
+    if connection.vendor == "sqlite":
+        page = [q["sql"] for q in captured.captured_queries if "ORDER BY" in q["sql"] and '"data_item"' in q["sql"]]
+        assert page
+        with connection.cursor() as cursor:
+            for sql in page:
+                plan = " ".join(str(row) for row in cursor.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+                assert "(uid=?)" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("prefix", "after"),
+    [("ab", "ac"), ("a/", "a0"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("x\ud7ff", "x\ue000"), ("é", "ê")],
+)
+def test_the_text_after_a_prefix_bounds_every_name_that_starts_with_it(prefix, after):
+    assert item_search._text_after(prefix) == after
+    if after is not None:
+        assert prefix < prefix + "\U0010ffff" < after and (prefix + "zzz").encode() < after.encode()
 
 
 def test_a_uuid_query_finds_the_copy_and_every_copy_of_the_object(viewer, assorted, disks):
