@@ -39,6 +39,7 @@ from core.errors import (
     UnmetPreconditionForOperation,
     ValueAlreadyInDB,
 )
+from core.gcpause import collector_paused
 
 
 def _names_registered(storage: Storage, names: set[str]) -> set[str]:
@@ -279,6 +280,7 @@ def data_items_register(
         raise FieldError("items", "too_short", "At least one item is required", [])
     if len(items) > MAX_BULK_ITEMS:
         raise FieldError("items", "too_long", f"At most {MAX_BULK_ITEMS} items at once", None)
-    regs = [entry("items", index, data) for index, data in enumerate(items)]
-    _raise_errors(regs)
-    return _register(regs, owner=owner, storage=storage, do_storage_access_check=do_storage_access_check, bulk=True)
+    with collector_paused():  # tens of objects an item, all kept to the end (core/gcpause.py)
+        regs = [entry("items", index, data) for index, data in enumerate(items)]
+        _raise_errors(regs)
+        return _register(regs, owner=owner, storage=storage, do_storage_access_check=do_storage_access_check, bulk=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import time
@@ -131,6 +132,29 @@ def test_a_large_bulk_on_a_disk_is_listed_and_hashed_in_one_listing(operator_api
     stored = dict(DataItem.objects.filter(storage=storage).values_list("item_name", "item_checksum"))
     assert stored == {f"many/f{n}.bin": hashlib.md5(f"{n}".encode()).hexdigest() for n in range(count)}
     assert DataItem.objects.filter(storage=storage, hashes__has_key="xxh3").count() == count
+
+
+def test_the_cycle_collector_rests_while_items_are_written_and_is_back_after(operator_api, local, monkeypatch):
+    """A bulk registration keeps all its objects to the end: the collector would only walk them
+    (core/gcpause.py). A refused one leaves it on too."""
+    import catalogue.services.data_items as data_items
+
+    storage, root = local
+    _write(root / "a", b"x")
+    seen = []
+    original = data_items.rows_insert
+
+    def rows_insert(items):
+        seen.append(gc.isenabled())
+        return original(items)
+
+    monkeypatch.setattr(data_items, "rows_insert", rows_insert)
+    gc.enable()
+
+    assert _post(operator_api, storage, [{"item_name": "a", "uri": "a"}]).status_code == 200
+    assert seen == [False] and gc.isenabled()
+    assert _post(operator_api, storage, [{"item_name": "b", "uri": "missing"}]).status_code == 422
+    assert gc.isenabled()
 
 
 def test_without_access_check_nothing_is_listed(operator_api, local, rclone_calls):
