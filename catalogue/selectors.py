@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import QuerySet, TextField
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -106,6 +106,28 @@ def data_items_named(*, uid: uuid.UUID | None = None, oid: uuid.UUID | None = No
     if oid:
         return DataItem.objects.filter(oid=oid)
     return DataItem.objects.filter(item_name=item_name)
+
+
+def _text_after(prefix: str) -> str | None:
+    """The least text above every text that starts with ``prefix``, in code point order (which
+    SQLite's BINARY collation of UTF-8 is); None when there is none."""
+    chars = list(prefix)
+    while chars:
+        following = ord(chars.pop()) + 1
+        if 0xD800 <= following <= 0xDFFF:  # surrogates are no text: the next code point is U+E000
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return "".join(chars) + chr(following)
+    return None
+
+
+def item_name_range(prefix: str) -> Q:
+    """Names that start with ``prefix`` (case counting) as a range of the name index, for SQLite:
+    its ``LIKE`` ignores case and no index answers it. Not for PostgreSQL, whose collation need
+    not order text by code point (its ``LIKE``, case counting, has a ``varchar_pattern_ops``
+    index)."""
+    upper = _text_after(prefix)
+    return Q(item_name__gte=prefix) & (Q(item_name__lt=upper) if upper is not None else Q())
 
 
 def _require_identifier(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> None:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from catalogue.choices import ItemState, ItemType, PhaseType
 from catalogue.models import DataItem
+from catalogue.selectors import item_name_range
 from core import params as p
 
 PAGE_SIZE = 50
@@ -207,19 +208,6 @@ def _metadata_filter(key: str, raw: str) -> Q:
     return q
 
 
-def _text_after(prefix: str) -> str | None:
-    """The least text above every text that starts with ``prefix``, in code point order (which
-    SQLite's BINARY collation of UTF-8 is); None when there is none."""
-    chars = list(prefix)
-    while chars:
-        following = ord(chars.pop()) + 1
-        if 0xD800 <= following <= 0xDFFF:  # surrogates are no text: the next code point is U+E000
-            following = 0xE000
-        if following <= 0x10FFFF:
-            return "".join(chars) + chr(following)
-    return None
-
-
 def _name_prefix(prefix: str) -> tuple[Q, bool]:
     """Items whose name starts with ``prefix``, case counting, as an index can answer it; and
     whether that is a short list of keys (see ``_equal``).
@@ -233,11 +221,8 @@ def _name_prefix(prefix: str) -> tuple[Q, bool]:
     """
     if connection.vendor != "sqlite":
         return Q(item_name__startswith=prefix), False
-    upper = _text_after(prefix)
-    named = DataItem.objects.filter(item_name__gte=prefix)
-    if upper is not None:
-        named = named.filter(item_name__lt=upper)
-    uids = list(named.order_by().values_list("uid", flat=True)[: NAME_CANDIDATES + 1])
+    named = DataItem.objects.filter(item_name_range(prefix)).order_by()
+    uids = list(named.values_list("uid", flat=True)[: NAME_CANDIDATES + 1])
     if len(uids) <= NAME_CANDIDATES:
         return Q(uid__in=uids), True
     return Q(Exact(Substr("item_name", 1, len(prefix)), prefix)), False

@@ -15,6 +15,7 @@ from catalogue.admin.links import DATA_ITEM_ACTIONS, DATA_ITEM_LINKS
 from catalogue.admin.writes import ServiceAdmin, form_columns
 from catalogue.admin_forms import ServiceModelForm
 from catalogue.models import DataItem
+from catalogue.selectors import item_name_range
 from catalogue.services.data_items import data_item_set
 
 
@@ -130,12 +131,9 @@ class DataItemAdmin(ServiceAdmin):
         try:
             value = uuid.UUID(term)
         except ValueError:
-            rows = queryset.filter(item_name__startswith=term)
-            if connections[queryset.db].vendor == "sqlite":
-                # SQLite's LIKE cannot use the (item_name, storage) index; the same prefix as a
-                # range in its binary order can (PostgreSQL's collation may not order it so).
-                rows = rows.filter(item_name__gte=term, item_name__lt=term + "\U0010ffff")
-            return rows, False
+            if connections[queryset.db].vendor == "sqlite":  # LIKE ignores case there, and no index answers it
+                return queryset.filter(item_name_range(term)), False
+            return queryset.filter(item_name__startswith=term), False
         return queryset.filter(Q(uid=value) | Q(oid=value)), False
 
     @admin.display(description="storage")

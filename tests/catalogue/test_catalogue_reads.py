@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from catalogue import selectors
 from catalogue.columns import clean_columns
 from catalogue.models import DataItem
 from core.errors import FieldError, FieldErrors
+from tests.factories import make_item, make_storage
 
 
 def _refused(exc: FieldError | FieldErrors) -> list[tuple]:
@@ -81,3 +83,28 @@ def test_an_expiry_offset_past_the_calendar_is_refused_by_name():
         selectors.data_item_expired(offset=timedelta(days=999_999_999), now=datetime(2030, 1, 1))
 
     assert _refused(caught.value) == [("offset", "value_error", (), str(timedelta(days=999_999_999)))]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "after"),
+    [("ab", "ac"), ("a/", "a0"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("x\ud7ff", "x\ue000"), ("é", "ê")],
+)
+def test_the_text_after_a_prefix_bounds_every_name_that_starts_with_it(prefix, after):
+    assert selectors._text_after(prefix) == after
+    if after is not None:
+        assert prefix < prefix + "\U0010ffff" < after and (prefix + "zzz").encode() < after.encode()
+
+
+@pytest.mark.django_db
+def test_a_name_range_holds_the_names_that_start_with_the_prefix_case_counting():
+    if connection.vendor != "sqlite":
+        pytest.skip("a range of the name index is for SQLite: PostgreSQL's collation need not order by code point")
+    storage = make_storage()
+    for name in ("ab", "ab/1", "ab\U0010ffff", "Ab/2", "aB", "ac", "a", "abc", "aa\U0010ffff"):
+        make_item(storage, item_name=name)
+
+    found = DataItem.objects.filter(selectors.item_name_range("ab")).order_by("item_name")
+
+    assert sorted(found.values_list("item_name", flat=True)) == sorted(["ab", "ab/1", "ab\U0010ffff", "abc"])
+    everything = DataItem.objects.filter(selectors.item_name_range("\U0010ffff"))
+    assert list(everything) == []

@@ -407,16 +407,6 @@ def test_a_rare_name_prefix_with_a_common_state_is_read_by_keys_not_by_the_state
                 assert "(uid=?)" in plan, plan
 
 
-@pytest.mark.parametrize(
-    ("prefix", "after"),
-    [("ab", "ac"), ("a/", "a0"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("x\ud7ff", "x\ue000"), ("é", "ê")],
-)
-def test_the_text_after_a_prefix_bounds_every_name_that_starts_with_it(prefix, after):
-    assert item_search._text_after(prefix) == after
-    if after is not None:
-        assert prefix < prefix + "\U0010ffff" < after and (prefix + "zzz").encode() < after.encode()
-
-
 def test_a_uuid_query_finds_the_copy_and_every_copy_of_the_object(viewer, assorted, disks):
     source = assorted["ready"]
     copy = make_item(disks[1], item_name=source.item_name, oid=source.uid)
