@@ -130,6 +130,13 @@ def item_name_range(prefix: str) -> Q:
     return Q(item_name__gte=prefix) & (Q(item_name__lt=upper) if upper is not None else Q())
 
 
+def item_name_prefix(prefix: str, *, vendor: str) -> Q:
+    """Names that start with ``prefix``, case counting, as the database ``vendor`` finds them by
+    an index: PostgreSQL's ``LIKE`` (a ``varchar_pattern_ops`` index), SQLite's name range
+    (``item_name_range``)."""
+    return item_name_range(prefix) if vendor == "sqlite" else Q(item_name__startswith=prefix)
+
+
 def _require_identifier(uid: uuid.UUID | None, oid: uuid.UUID | None, item_name: str) -> None:
     if not (uid or oid or item_name):
         raise InvalidQueryParameters("Either an item_name or an OID or an UID have to be provided")
@@ -200,9 +207,7 @@ def data_item_storage(*, item_name: str = "", oid: uuid.UUID | None = None, uid:
         # READY among them: written as one statement, SQLite (without statistics) would walk every
         # READY copy by a state index instead, 0.25 s at 1,000,000 copies (benchmarks/README.md).
         named = DataItem.objects.filter(item_name=item_name).order_by()
-        found = fastsql.fetch(named, ["uid", "item_state"])  # cached SQL, as the lookup that follows
-        if found is None:
-            found = named.values_list("uid", "item_state")
+        found = fastsql.values(named, ["uid", "item_state"])  # cached SQL, as the lookup that follows
         return DataItem.objects.filter(uid__in=[uid for uid, state in found if state == ItemState.READY])
     copies = DataItem.objects.filter(oid=oid) if oid else DataItem.objects.filter(uid=uid)
     return copies.filter(item_state=ItemState.READY)

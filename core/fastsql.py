@@ -62,6 +62,13 @@ def fetch(queryset: models.QuerySet, attrs: list[str]) -> list[tuple] | None:
     return convert(records, converters, connection)
 
 
+def values(queryset: models.QuerySet, attrs: list[str]) -> list[tuple]:
+    """``queryset.values_list(*attrs)`` as a list: by ``fetch`` when the queryset is simple, else
+    by the ORM."""
+    records = fetch(queryset, attrs)
+    return list(queryset.values_list(*attrs)) if records is None else records
+
+
 def column_converters(model: type[models.Model], attrs: list[str], connection) -> list:
     """For each of ``attrs`` (fields of ``model``), the converters Django applies to its column's
     values as they come from the database, for ``convert``; found once per connection (Django's

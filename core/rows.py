@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from core.fastsql import fetch
+from core.fastsql import values
 
 
 def json_value(value: Any) -> Any:
@@ -38,21 +38,17 @@ def rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, A
     Simple querysets (all the API's lookups) run as cached SQL with the ORM's conversions
     (``core.fastsql.fetch``, which says what it saves); the others through the ORM as usual.
     """
-    records = fetch(queryset, [attr for _, attr in columns])
-    if records is None:
-        return orm_rows(queryset, columns)
-    keys = [key for key, _ in columns]
-    return [{key: json_value(value) for key, value in zip(keys, record, strict=True)} for record in records]
+    return _json_rows(values(queryset, [attr for _, attr in columns]), columns)
 
 
 def orm_rows(queryset: QuerySet, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """``rows`` through the ORM alone."""
-    attrs = [attr for _, attr in columns]
+    return _json_rows(queryset.values_list(*[attr for _, attr in columns]), columns)
+
+
+def _json_rows(records: Iterable[tuple], columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
     keys = [key for key, _ in columns]
-    return [
-        {key: json_value(value) for key, value in zip(keys, record, strict=True)}
-        for record in queryset.values_list(*attrs)
-    ]
+    return [{key: json_value(value) for key, value in zip(keys, record, strict=True)} for record in records]
 
 
 def row_of(instance: Any, columns: Iterable[tuple[str, str]]) -> dict[str, Any]:

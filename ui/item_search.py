@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from catalogue.choices import ItemState, ItemType, PhaseType
 from catalogue.models import DataItem
-from catalogue.selectors import item_name_range
+from catalogue.selectors import item_name_prefix
 from core import params as p
 
 PAGE_SIZE = 50
@@ -219,9 +219,10 @@ def _name_prefix(prefix: str) -> tuple[Q, bool]:
     copies by key. A prefix more copies share is looked for along the catalogue's order, where a
     page of them comes soon, comparing each name's first characters.
     """
+    names = item_name_prefix(prefix, vendor=connection.vendor)
     if connection.vendor != "sqlite":
-        return Q(item_name__startswith=prefix), False
-    named = DataItem.objects.filter(item_name_range(prefix)).order_by()
+        return names, False
+    named = DataItem.objects.filter(names).order_by()
     uids = list(named.values_list("uid", flat=True)[: NAME_CANDIDATES + 1])
     if len(uids) <= NAME_CANDIDATES:
         return Q(uid__in=uids), True

@@ -15,7 +15,7 @@ from catalogue.admin.links import DATA_ITEM_ACTIONS, DATA_ITEM_LINKS
 from catalogue.admin.writes import ServiceAdmin, form_columns
 from catalogue.admin_forms import ServiceModelForm
 from catalogue.models import DataItem
-from catalogue.selectors import item_name_range
+from catalogue.selectors import item_name_prefix
 from catalogue.services.data_items import data_item_set
 
 
@@ -131,9 +131,7 @@ class DataItemAdmin(ServiceAdmin):
         try:
             value = uuid.UUID(term)
         except ValueError:
-            if connections[queryset.db].vendor == "sqlite":  # LIKE ignores case there, and no index answers it
-                return queryset.filter(item_name_range(term)), False
-            return queryset.filter(item_name__startswith=term), False
+            return queryset.filter(item_name_prefix(term, vendor=connections[queryset.db].vendor)), False
         return queryset.filter(Q(uid=value) | Q(oid=value)), False
 
     @admin.display(description="storage")
